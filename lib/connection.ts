@@ -1,0 +1,357 @@
+// Connection and Pipe (API.md, Connections): messages and bytes over a pipe or socket fd,
+// framed as Python's multiprocessing.connection frames them.
+import { native, type NativeChannel } from './native.js';
+import { decode, encodeScratch } from './codec.js';
+import { BufferTooShort, EOFError } from './errors.js';
+
+/** Default limit on one message: a longer length prefix fails the connection before any allocation. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 ** 3;
+
+export interface ConnectionOptions {
+  /** Whether this end receives (default true). */
+  readable?: boolean;
+  /** Whether this end sends (default true). */
+  writable?: boolean;
+  /** Longest message accepted or sent, in bytes (default 1 GiB). */
+  maxMessageBytes?: number;
+  /** How long a blocking `…Sync` receive spins before it parks in the kernel, in ms (default 0.05). */
+  spinMs?: number;
+}
+
+/** Options of `Pipe`: those of `Connection` that apply to both ends. */
+export type PipeOptions = Pick<ConnectionOptions, 'maxMessageBytes' | 'spinMs'>;
+
+const DEFAULT_SPIN_MS = 0.05;
+
+type Waiter = {
+  /** Tries to complete with what is readable now; true when settled. */
+  take(): boolean;
+  fail(err: unknown): void;
+};
+
+function timeoutArg(ms: number | null | undefined, what: string): number {
+  if (ms === undefined || ms === null || ms === Infinity) return -1;
+  if (typeof ms !== 'number' || Number.isNaN(ms)) throw new TypeError(`${what}: the timeout must be a number of milliseconds, got ${String(ms)}`);
+  return Math.max(0, ms);
+}
+
+function asBytes(buf: ArrayBufferView | ArrayBuffer, what: string): Uint8Array {
+  if (buf instanceof Uint8Array) return buf;
+  if (ArrayBuffer.isView(buf)) return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  if ((buf as unknown) instanceof ArrayBuffer || (buf as unknown) instanceof SharedArrayBuffer) return new Uint8Array(buf as ArrayBuffer);
+  throw new TypeError(`${what}: expected a Buffer, TypedArray, DataView or ArrayBuffer, got ${typeof buf}`);
+}
+
+/**
+ * One end of a pipe or socket carrying messages (structured clones) and byte strings.
+ * Python's `multiprocessing.connection.Connection`.
+ */
+export class Connection {
+  #ch: NativeChannel | null;
+  readonly #fd: number;
+  readonly #readable: boolean;
+  readonly #writable: boolean;
+  readonly #maxMessageBytes: number;
+  readonly #waiters: Waiter[] = [];
+  #watching = false;
+
+  /** Adopts `fd` (an open pipe or socket); `close()` closes it. Python's `Connection(handle)`. */
+  constructor(fd: number, options: ConnectionOptions = {}) {
+    const { readable = true, writable = true, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES, spinMs = DEFAULT_SPIN_MS } = options;
+    if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`Connection: fd must be an open file descriptor (a non-negative integer), got ${String(fd)}`);
+    if (!readable && !writable) throw new TypeError('Connection: at least one of readable and writable must be true');
+    if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 0) throw new TypeError(`Connection: maxMessageBytes must be a non-negative integer, got ${String(maxMessageBytes)}`);
+    if (typeof spinMs !== 'number' || !(spinMs >= 0)) throw new TypeError(`Connection: spinMs must be a number of milliseconds >= 0, got ${String(spinMs)}`);
+    try {
+      this.#ch = new native.Channel(fd, readable, writable, maxMessageBytes, this.#drain);
+    } catch (e) {
+      throw new TypeError(`Connection: cannot adopt fd ${fd}: ${(e as Error).message}`, { cause: e });
+    }
+    this.#ch.setSpin(spinMs * 1000);
+    this.#fd = fd;
+    this.#readable = readable;
+    this.#writable = writable;
+    this.#maxMessageBytes = maxMessageBytes;
+  }
+
+  get closed(): boolean { return this.#ch === null; }
+  get readable(): boolean { return this.#readable; }
+  get writable(): boolean { return this.#writable; }
+
+  /** The fd, for `child_process.spawn`'s `stdio` or `new Connection(fd)` elsewhere. */
+  fileno(): number {
+    return this.#open('fileno').fileno();
+  }
+
+  /** Sends a structured clone of `obj`. Never blocks: what the kernel does not take now is queued and written in order. */
+  send(obj: unknown): void {
+    const ch = this.#open('send', 'w');
+    const bytes = encodeScratch(obj, 'Connection.send');
+    this.#write(ch, 'send', bytes, 0, bytes.length);
+  }
+
+  /** Sends `size` bytes of `buf` from byte `offset` as one message (Python's `send_bytes`). */
+  sendBytes(buf: ArrayBufferView | ArrayBuffer, offset = 0, size?: number): void {
+    const ch = this.#open('sendBytes', 'w');
+    const bytes = asBytes(buf, 'Connection.sendBytes');
+    const n = bytes.byteLength;
+    if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`Connection.sendBytes: offset must be a non-negative integer, got ${offset}`);
+    if (n < offset) throw new RangeError(`Connection.sendBytes: buffer length ${n} < offset ${offset}`);
+    if (size === undefined) size = n - offset;
+    else if (!Number.isInteger(size) || size < 0) throw new RangeError(`Connection.sendBytes: size must be a non-negative integer, got ${size}`);
+    else if (offset + size > n) throw new RangeError(`Connection.sendBytes: buffer length ${n} < offset + size (${offset + size})`);
+    this.#write(ch, 'sendBytes', bytes, offset, size);
+  }
+
+  /** Receives the next message, blocking the thread until one arrives. */
+  recvSync(): unknown {
+    return decode(this.recvBytesSync());
+  }
+
+  /** Receives the next message. */
+  recv(): Promise<unknown> {
+    return this.#receive('recv', undefined, (r) => decode(this.#settleBytes('recv', r)));
+  }
+
+  /** Receives the next message as bytes, blocking the thread. A longer message than `maxLength` closes the connection and throws. */
+  recvBytesSync(maxLength?: number): Buffer {
+    const ch = this.#open('recvBytesSync', 'r');
+    const max = this.#maxLengthArg('recvBytesSync', maxLength);
+    return this.#settleBytes('recvBytesSync', this.#call('recvBytesSync', () => ch.recv(-1, max))) as Buffer;
+  }
+
+  /** Receives the next message as bytes. */
+  recvBytes(maxLength?: number): Promise<Buffer> {
+    return this.#receive('recvBytes', maxLength, (r) => this.#settleBytes('recvBytes', r));
+  }
+
+  /** Receives the next message into `buf` at byte `offset`, blocking the thread; returns its size. */
+  recvBytesIntoSync(buf: ArrayBufferView | ArrayBuffer, offset = 0): number {
+    const ch = this.#open('recvBytesIntoSync', 'r');
+    const bytes = this.#intoArgs('recvBytesIntoSync', buf, offset);
+    return this.#settleInto('recvBytesIntoSync', this.#call('recvBytesIntoSync', () => ch.recvInto(bytes, offset, -1)), bytes, offset);
+  }
+
+  /** Receives the next message into `buf` at byte `offset`; resolves to its size. */
+  recvBytesInto(buf: ArrayBufferView | ArrayBuffer, offset = 0): Promise<number> {
+    let ch: NativeChannel, bytes: Uint8Array;
+    try {
+      ch = this.#open('recvBytesInto', 'r');
+      bytes = this.#intoArgs('recvBytesInto', buf, offset);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#enqueue<number>((resolve) => {
+      const r = this.#call('recvBytesInto', () => ch.recvInto(bytes, offset, 0));
+      if (r === null) return false;
+      resolve(this.#settleInto('recvBytesInto', r, bytes, offset));
+      return true;
+    });
+  }
+
+  /** Whether a message (or EOF) is ready, waiting up to `timeoutMs` (`null`/`Infinity`: forever), blocking the thread. */
+  pollSync(timeoutMs: number | null = 0): boolean {
+    const ch = this.#open('pollSync', 'r');
+    const t = timeoutArg(timeoutMs, 'Connection.pollSync');
+    return this.#call('pollSync', () => ch.poll(t));
+  }
+
+  /** Whether a message (or EOF) is ready, waiting up to `timeoutMs` (`null`/`Infinity`: forever). */
+  poll(timeoutMs: number | null = 0): Promise<boolean> {
+    let ch: NativeChannel, t: number;
+    try {
+      ch = this.#open('poll', 'r');
+      t = timeoutArg(timeoutMs, 'Connection.poll');
+      if (this.#waiters.length === 0) {
+        const ready = this.#call('poll', () => ch.poll(0));
+        if (ready || t === 0) return Promise.resolve(ready);
+      } else if (t === 0) {
+        return Promise.resolve(false); // what is readable now belongs to the receives queued before
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const waiter = this.#enqueueWaiter<boolean>((resolve) => {
+      if (!this.#call('poll', () => ch.poll(0))) return false;
+      clearTimeout(timer);
+      resolve(true);
+      return true;
+    });
+    if (t >= 0) {
+      timer = setTimeout(() => {
+        const i = this.#waiters.indexOf(waiter.entry);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        if (this.#waiters.length === 0) this.#watch(false);
+        waiter.resolve(false);
+      }, t);
+    }
+    return waiter.promise;
+  }
+
+  /** Closes this end; messages already sent are still delivered. Pending receives reject. Idempotent. */
+  close(): void {
+    const ch = this.#ch;
+    if (!ch) return;
+    this.#ch = null;
+    this.#watching = false;
+    ch.close();
+    const err = this.#closedError('recv');
+    for (const w of this.#waiters.splice(0)) w.fail(err);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Bytes sent but not yet taken by the kernel (they are written as the peer reads). */
+  get bufferedAmount(): number {
+    return this.#ch ? this.#ch.pending() : 0;
+  }
+
+  // ---- internals ----
+
+  #open(method: string, mode?: 'r' | 'w'): NativeChannel {
+    const ch = this.#ch;
+    if (!ch) throw this.#closedError(method);
+    if (mode === 'r' && !this.#readable) {
+      throw new Error(`Connection.${method}: this end (fd ${this.#fd}) is write-only: for Pipe(false) receive on the first connection returned, send on the second`);
+    }
+    if (mode === 'w' && !this.#writable) {
+      throw new Error(`Connection.${method}: this end (fd ${this.#fd}) is read-only: for Pipe(false) send on the second connection returned, receive on the first`);
+    }
+    return ch;
+  }
+
+  #closedError(method: string): Error {
+    return new Error(`Connection.${method}: the connection (fd ${this.#fd}) is closed; open a new one with Pipe() or Client()`);
+  }
+
+  #maxLengthArg(method: string, maxLength: number | undefined): number | undefined {
+    if (maxLength === undefined) return undefined;
+    if (!Number.isInteger(maxLength) || maxLength < 0) throw new RangeError(`Connection.${method}: maxLength must be a non-negative integer, got ${maxLength}`);
+    return maxLength;
+  }
+
+  #intoArgs(method: string, buf: ArrayBufferView | ArrayBuffer, offset: number): Uint8Array {
+    const bytes = asBytes(buf, `Connection.${method}`);
+    if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`Connection.${method}: offset must be a non-negative integer, got ${offset}`);
+    if (offset > bytes.byteLength) throw new RangeError(`Connection.${method}: offset ${offset} is past the end of the ${bytes.byteLength}-byte buffer`);
+    return bytes;
+  }
+
+  #write(ch: NativeChannel, method: string, bytes: Uint8Array, offset: number, size: number): void {
+    if (size > this.#maxMessageBytes) {
+      throw new RangeError(`Connection.${method}: a message of ${size} bytes exceeds maxMessageBytes (${this.#maxMessageBytes}) of this connection; raise the limit on both ends or send it in parts`);
+    }
+    this.#call(method, () => ch.send(bytes, offset, size));
+  }
+
+  /** Runs a native call, turning its errors into messages that name the connection; a broken stream closes it. */
+  #call<T>(method: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'ERR_MULTIPROC_BAD_FRAME') {
+        this.close();
+        throw new Error(`Connection.${method}: bad message length: ${err.message}; the connection (fd ${this.#fd}) is now closed`, { cause: e });
+      }
+      if (err.code === 'EPIPE' || err.code === 'ECONNRESET') {
+        throw Object.assign(new Error(`Connection.${method}: the other end of the connection (fd ${this.#fd}) is closed (${err.code})`, { cause: e }), { code: err.code });
+      }
+      if (err.code === 'ERR_MULTIPROC_CLOSED') throw this.#closedError(method);
+      throw e;
+    }
+  }
+
+  #settleBytes(method: string, r: Buffer | null | undefined): Buffer {
+    if (r === undefined) throw new EOFError(`Connection.${method}: the other end closed the connection (fd ${this.#fd}) and no message is left`);
+    return r as Buffer;
+  }
+
+  #settleInto(method: string, r: number | Buffer | null | undefined, bytes: Uint8Array, offset: number): number {
+    if (r === undefined) throw new EOFError(`Connection.${method}: the other end closed the connection (fd ${this.#fd}) and no message is left`);
+    if (typeof r === 'number') return r;
+    throw new BufferTooShort(`Connection.${method}: a message of ${(r as Buffer).length} bytes does not fit in ${bytes.byteLength - offset} bytes from offset ${offset}; it is in error.data`, r as Buffer);
+  }
+
+  /** An async receive of one frame, settled by `settle` (which may throw to reject). */
+  #receive<T>(method: string, maxLength: number | undefined, settle: (r: Buffer | undefined) => T): Promise<T> {
+    let ch: NativeChannel, max: number | undefined;
+    try {
+      ch = this.#open(method, 'r');
+      max = this.#maxLengthArg(method, maxLength);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#enqueue<T>((resolve) => {
+      const r = this.#call(method, () => ch.recv(0, max));
+      if (r === null) return false;
+      resolve(settle(r));
+      return true;
+    });
+  }
+
+  #enqueue<T>(take: (resolve: (v: T) => void) => boolean): Promise<T> {
+    // Fast path: nothing queued before us and the message is already here.
+    if (this.#waiters.length === 0) {
+      let value!: T;
+      let done: boolean;
+      try {
+        done = take((v) => { value = v; });
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      if (done) return Promise.resolve(value);
+    }
+    return this.#enqueueWaiter(take).promise;
+  }
+
+  #enqueueWaiter<T>(take: (resolve: (v: T) => void) => boolean) {
+    let resolve!: (v: T) => void, reject!: (e: unknown) => void;
+    const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+    const entry: Waiter = {
+      take: () => {
+        try {
+          return take(resolve);
+        } catch (e) {
+          reject(e);
+          return true;
+        }
+      },
+      fail: reject,
+    };
+    this.#waiters.push(entry);
+    this.#watch(true);
+    return { promise, entry, resolve };
+  }
+
+  #watch(on: boolean): void {
+    if (this.#watching === on || !this.#ch) return;
+    this.#watching = on;
+    this.#ch.watch(on);
+  }
+
+  /** Called by the event loop when the fd is readable: settles waiters in order while data lasts. */
+  readonly #drain = (): void => {
+    const ws = this.#waiters;
+    while (ws.length > 0 && this.#ch) {
+      if (!ws[0]!.take()) break;
+      ws.shift();
+    }
+    if (ws.length === 0) this.#watch(false);
+  };
+}
+
+/**
+ * A pair of connected Connections. Duplex (default): a socketpair, both ends send and receive.
+ * `Pipe(false)`: an OS pipe; the first end only receives, the second only sends.
+ */
+export function Pipe(duplex = true, options: PipeOptions = {}): [Connection, Connection] {
+  const [a, b] = native.pipe(duplex);
+  return [
+    new Connection(a, { ...options, readable: true, writable: duplex }),
+    new Connection(b, { ...options, readable: duplex, writable: true }),
+  ];
+}

@@ -1,0 +1,7 @@
+// The public surface of multiproc (API.md). Each name is defined in the module of its concept.
+export { Connection, Pipe, DEFAULT_MAX_MESSAGE_BYTES } from './connection.js';
+export type { ConnectionOptions, PipeOptions } from './connection.js';
+export {
+  Empty, Full, TimeoutError, BrokenBarrierError, AuthenticationError, ProcessError,
+  EOFError, RemoteError, BufferTooShort, MultiprocError,
+} from './errors.js';

@@ -1,0 +1,34 @@
+// Entry point of the native core: creates the per-environment Instance and registers the
+// native classes and functions (their typed contract is lib/native.ts).
+#include "channel.h"
+#include "instance.h"
+
+namespace multiproc {
+
+Instance& GetInstance(Napi::Env env) { return *env.GetInstanceData<Instance>(); }
+
+static void Teardown(Instance* inst) {
+  // Copy: Channel::Shutdown erases itself from the set.
+  std::vector<Channel*> all(inst->live.begin(), inst->live.end());
+  for (Channel* ch : all) ch->Shutdown();
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* inst = new Instance();
+  if (napi_get_uv_event_loop(env, &inst->loop) != napi_ok) {
+    delete inst;
+    NAPI_THROW(Napi::Error::New(env, "multiproc: cannot reach the event loop"), exports);
+  }
+  env.SetInstanceData(inst);
+  // Runs before the loop of a worker thread or the main thread goes away; the instance
+  // data itself is freed by Node after the cleanup hooks.
+  env.AddCleanupHook(Teardown, inst);
+  Channel::Init(env, exports);
+  return exports;
+}
+
+}  // namespace multiproc
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return multiproc::Init(env, exports); }
+
+NODE_API_MODULE(multiproc, InitModule)

@@ -1,0 +1,25 @@
+// Per-environment state of the addon (main thread or a worker thread): the live channels,
+// so that a blocking recv can flush this environment's queued output, and teardown closes them.
+#pragma once
+#include <napi.h>
+#include <uv.h>
+#include <unordered_set>
+
+namespace multiproc {
+
+class Channel;
+
+struct Instance {
+  uv_loop_t* loop = nullptr;
+  Napi::FunctionReference channel_ctor;
+  // Channels of this environment that hold queued output. A blocking wait polls their fds for
+  // POLLOUT too: otherwise `a.send(big); b.recvSync()` in one process would wait forever for
+  // an event loop turn that the blocking call itself prevents.
+  std::unordered_set<Channel*> pending_writers;
+  // Every live channel, so an environment that ends closes its fds and poll handles.
+  std::unordered_set<Channel*> live;
+};
+
+Instance& GetInstance(Napi::Env env);
+
+}  // namespace multiproc
