@@ -6,7 +6,8 @@
       "target_name": "multiproc",
       "sources": [
         "native/addon.cc",
-        "native/channel.cc"
+        "native/channel.cc",
+        "native/process.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -1,8 +1,10 @@
 // Connection and Pipe (API.md, Connections): messages and bytes over a pipe or socket fd,
 // framed as Python's multiprocessing.connection frames them.
 import { native, type NativeChannel } from './native.js';
-import { decode, encodeScratch } from './codec.js';
+import { decode, encodeScratch, type FdSource } from './codec.js';
 import { BufferTooShort, EOFError } from './errors.js';
+import { registerReducer } from './reduction.js';
+import { kWaitable, type WaitHandle } from './waitable.js';
 
 /** Default limit on one message: a longer length prefix fails the connection before any allocation. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 ** 3;
@@ -22,6 +24,10 @@ export interface ConnectionOptions {
 export type PipeOptions = Pick<ConnectionOptions, 'maxMessageBytes' | 'spinMs'>;
 
 const DEFAULT_SPIN_MS = 0.05;
+
+// The fds of the message being sent (reused: send is synchronous).
+const sendFds: number[] = [];
+let sendPreparedImpl: (c: Connection, bytes: Uint8Array, fds: number[]) => void;
 
 type Waiter = {
   /** Tries to complete with what is readable now; true when settled. */
@@ -83,11 +89,17 @@ export class Connection {
     return this.#open('fileno').fileno();
   }
 
-  /** Sends a structured clone of `obj`. Never blocks: what the kernel does not take now is queued and written in order. */
+  /**
+   * Sends a structured clone of `obj`. Never blocks: what the kernel does not take now is queued
+   * and written in order. Connections (and other handles) inside `obj` travel too (their fds by
+   * SCM_RIGHTS, so this end must be a socket).
+   */
   send(obj: unknown): void {
     const ch = this.#open('send', 'w');
-    const bytes = encodeScratch(obj, 'Connection.send');
-    this.#write(ch, 'send', bytes, 0, bytes.length);
+    const fds = sendFds;
+    fds.length = 0;
+    const bytes = encodeScratch(obj, 'Connection.send', fds);
+    this.#write(ch, 'send', bytes, 0, bytes.length, fds.length ? fds : undefined);
   }
 
   /** Sends `size` bytes of `buf` from byte `offset` as one message (Python's `send_bytes`). */
@@ -105,12 +117,13 @@ export class Connection {
 
   /** Receives the next message, blocking the thread until one arrives. */
   recvSync(): unknown {
-    return decode(this.recvBytesSync());
+    const bytes = this.recvBytesSync();
+    return decode(bytes, this.#takeFds);
   }
 
   /** Receives the next message. */
   recv(): Promise<unknown> {
-    return this.#receive('recv', undefined, (r) => decode(this.#settleBytes('recv', r)));
+    return this.#receive('recv', undefined, (r) => decode(this.#settleBytes('recv', r), this.#takeFds));
   }
 
   /** Receives the next message as bytes, blocking the thread. A longer message than `maxLength` closes the connection and throws. */
@@ -240,11 +253,54 @@ export class Connection {
     return bytes;
   }
 
-  #write(ch: NativeChannel, method: string, bytes: Uint8Array, offset: number, size: number): void {
+  #write(ch: NativeChannel, method: string, bytes: Uint8Array, offset: number, size: number, fds?: number[]): void {
     if (size > this.#maxMessageBytes) {
       throw new RangeError(`Connection.${method}: a message of ${size} bytes exceeds maxMessageBytes (${this.#maxMessageBytes}) of this connection; raise the limit on both ends or send it in parts`);
     }
-    this.#call(method, () => ch.send(bytes, offset, size));
+    this.#call(method, () => ch.send(bytes, offset, size, fds));
+  }
+
+  readonly #takeFds: FdSource = {
+    take: (n) => this.#open('recv').takeFds(n),
+    close: (fd) => native.closeFd(fd),
+  };
+
+  static {
+    sendPreparedImpl = (c, bytes, fds) => c.#write(c.#open('send', 'w'), 'send', bytes, 0, bytes.length, fds.length ? fds : undefined);
+  }
+
+  /** The limit on one message's size, in bytes. */
+  get maxMessageBytes(): number {
+    return this.#maxMessageBytes;
+  }
+
+  /** @internal For wait(): ready when a message or EOF is there. */
+  [kWaitable](): WaitHandle {
+    return {
+      ready: () => this.#ch === null || this.#call('poll', () => this.#ch!.poll(0)),
+      watch: (cb) => {
+        if (!this.#ch) {
+          queueMicrotask(cb);
+          return () => {};
+        }
+        // A waiter that never settles by itself: it reports readiness and leaves the data.
+        const entry: Waiter = {
+          take: () => {
+            if (!this.#ch!.poll(0)) return false;
+            queueMicrotask(cb);
+            return true;
+          },
+          fail: () => queueMicrotask(cb),
+        };
+        this.#waiters.push(entry);
+        this.#watch(true);
+        return () => {
+          const i = this.#waiters.indexOf(entry);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          if (this.#waiters.length === 0) this.#watch(false);
+        };
+      },
+    };
   }
 
   /** Runs a native call, turning its errors into messages that name the connection; a broken stream closes it. */
@@ -261,6 +317,9 @@ export class Connection {
         throw Object.assign(new Error(`Connection.${method}: the other end of the connection (fd ${this.#fd}) is closed (${err.code})`, { cause: e }), { code: err.code });
       }
       if (err.code === 'ERR_MULTIPROC_CLOSED') throw this.#closedError(method);
+      if (err.code === 'ERR_MULTIPROC_FD_PASSING') {
+        throw new TypeError(`Connection.${method}: ${err.message}: a Connection inside a message needs a socket to travel; send it over a duplex Pipe() or pass it in Process args`, { cause: e });
+      }
       throw e;
     }
   }
@@ -343,6 +402,26 @@ export class Connection {
     if (ws.length === 0) this.#watch(false);
   };
 }
+
+/** @internal Sends bytes encoded earlier (with the fds they announce) as one message. */
+export function sendPrepared(c: Connection, bytes: Uint8Array, fds: number[]): void {
+  sendPreparedImpl(c, bytes, fds);
+}
+
+// A Connection travels as its fd (duplicated into the receiver by SCM_RIGHTS) and its options;
+// the sender keeps its own, as with Python's DupFd.
+interface ConnectionState {
+  fd: number;
+  readable: boolean;
+  writable: boolean;
+  maxMessageBytes: number;
+}
+registerReducer<Connection, ConnectionState>({
+  type: 'Connection',
+  cls: Connection,
+  reduce: (c, ctx) => ({ fd: ctx.addFd(c.fileno()), readable: c.readable, writable: c.writable, maxMessageBytes: c.maxMessageBytes }),
+  rebuild: (s, ctx) => new Connection(ctx.fd(s.fd), { readable: s.readable, writable: s.writable, maxMessageBytes: s.maxMessageBytes }),
+});
 
 /**
  * A pair of connected Connections. Duplex (default): a socketpair, both ends send and receive.

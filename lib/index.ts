@@ -1,6 +1,11 @@
 // The public surface of multiproc (API.md). Each name is defined in the module of its concept.
 export { Connection, Pipe, DEFAULT_MAX_MESSAGE_BYTES } from './connection.js';
 export type { ConnectionOptions, PipeOptions } from './connection.js';
+export { Process, Sentinel, currentProcess, parentProcess, activeChildren, cpuCount } from './process.js';
+export type { ProcessOptions, ProcessInfo, Target } from './process.js';
+export { setStartMethod, getStartMethod } from './context.js';
+export type { StartMethod } from './context.js';
+export { wait } from './wait.js';
 export {
   Empty, Full, TimeoutError, BrokenBarrierError, AuthenticationError, ProcessError,
   EOFError, RemoteError, BufferTooShort, MultiprocError,

@@ -7,8 +7,11 @@ import { fileURLToPath } from 'node:url';
 
 /** One pipe or socket fd with Python's multiprocessing.connection framing. */
 export interface NativeChannel {
-  /** Frames and writes `length` bytes at `offset`; what the kernel refuses is copied and queued. Returns bytes still queued. */
-  send(buf: ArrayBufferView, offset: number, length: number): number;
+  /**
+   * Frames and writes `length` bytes at `offset`; what the kernel refuses is copied and queued.
+   * `fds` (sockets only) travel with the frame by SCM_RIGHTS; the caller keeps its own. Returns bytes still queued.
+   */
+  send(buf: ArrayBufferView, offset: number, length: number, fds?: number[]): number;
   /** Next whole message: a Buffer, `null` if none came within `timeoutMs` (-1: wait forever), `undefined` at EOF. */
   recv(timeoutMs: number, maxLength?: number): Buffer | null | undefined;
   /** Like recv, copying into `target` at byte `offset`: the size, or the message as a Buffer when it does not fit. */
@@ -24,6 +27,8 @@ export interface NativeChannel {
   fileno(): number;
   /** How long a blocking receive spins (µs) before it parks in the kernel. */
   setSpin(micros: number): void;
+  /** The next `n` fds received with SCM_RIGHTS (in arrival order); the caller owns them. */
+  takeFds(n: number): number[];
 }
 
 export interface NativeChannelConstructor {
@@ -34,6 +39,17 @@ export interface NativeAddon {
   Channel: NativeChannelConstructor;
   /** A socketpair (duplex) or a pipe as [read end, write end]; both close-on-exec. */
   pipe(duplex: boolean): [number, number];
+  /**
+   * A child's exit status without reaping it (libuv reaps): null while it runs, n for exit(n),
+   * -signal for a death by signal, undefined if it is not (or no longer) a child to wait for.
+   */
+  exitStatus(pid: number, block: boolean): number | null | undefined;
+  /** Arms (or with 0 disarms) the signal sent when the parent dies; false if the parent is no longer `expectedParentPid`. */
+  setParentDeathSignal(signal: number, expectedParentPid: number): boolean;
+  setCloexec(fd: number, on: boolean): void;
+  closeFd(fd: number): void;
+  /** A close-on-exec duplicate of `fd`. */
+  dupFd(fd: number): number;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -24,6 +24,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // data itself is freed by Node after the cleanup hooks.
   env.AddCleanupHook(Teardown, inst);
   Channel::Init(env, exports);
+  InitProcess(env, exports);
   return exports;
 }
 

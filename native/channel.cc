@@ -24,6 +24,7 @@ namespace {
 constexpr size_t kReadBuf = 128 * 1024;
 constexpr size_t kBigFrame = 32 * 1024;
 constexpr uint64_t kSmallFormMax = 0x7fffffff;  // Python switches to the 8-byte form above this
+constexpr size_t kMaxFdsPerRead = 253;            // SCM_MAX_FD: the most one sendmsg may carry
 
 int64_t NowNs() {
   timespec ts;
@@ -97,6 +98,7 @@ void Channel::Init(Napi::Env env, Napi::Object exports) {
     InstanceMethod<&Channel::Pending>("pending"),
     InstanceMethod<&Channel::Fileno>("fileno"),
     InstanceMethod<&Channel::SetSpin>("setSpin"),
+    InstanceMethod<&Channel::TakeFds>("takeFds"),
   });
   GetInstance(env).channel_ctor = Napi::Persistent(ctor);
   exports.Set("Channel", ctor);
@@ -140,9 +142,15 @@ Channel::~Channel() {
   inst_->live.erase(this);
 }
 
-void Channel::Shutdown() {
+void Channel::DropOutput() {
+  for (auto& c : out_)
+    for (int fd : c.fds) close(fd);
   out_.clear();
-  out_bytes_ = 0;
+  out_off_ = out_bytes_ = 0;
+}
+
+void Channel::Shutdown() {
+  DropOutput();
   watch_read_ = false;
   CloseNow();
   inst_->live.erase(this);
@@ -162,11 +170,22 @@ void Channel::CheckOpen(Napi::Env env, bool want_read, bool want_write) {
 // raises BlockingIOError). So the fd keeps its flags; sockets get MSG_DONTWAIT per call, and
 // pipes are polled before a read and switched to non-blocking only for the span of a write.
 
-ssize_t Channel::WriteNow(iovec* iov, int cnt) {
+ssize_t Channel::WriteNow(iovec* iov, int cnt, const int* fds, size_t nfds) {
   if (is_socket_) {
     msghdr mh{};
     mh.msg_iov = iov;
     mh.msg_iovlen = size_t(cnt);
+    std::vector<char> control;
+    if (nfds) {
+      control.assign(CMSG_SPACE(sizeof(int) * nfds), 0);
+      mh.msg_control = control.data();
+      mh.msg_controllen = control.size();
+      cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+      memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+    }
     // MSG_NOSIGNAL: a closed peer gives EPIPE, not SIGPIPE, also where SIGPIPE is not ignored.
     return sendmsg(fd_, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
   }
@@ -180,7 +199,37 @@ ssize_t Channel::WriteNow(iovec* iov, int cnt) {
 }
 
 ssize_t Channel::ReadNow(char* dst, size_t room) {
-  if (is_socket_) return recv(fd_, dst, room, MSG_DONTWAIT);
+  if (is_socket_) {
+    iovec iov = {dst, room};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerRead)];
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof(control);
+#ifdef MSG_CMSG_CLOEXEC
+    ssize_t n = recvmsg(fd_, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+#else
+    ssize_t n = recvmsg(fd_, &mh, MSG_DONTWAIT);
+#endif
+    if (n < 0) return n;
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+      size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; i++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+#ifndef MSG_CMSG_CLOEXEC
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+        rx_fds_.push_back(fd);
+      }
+    }
+    // More fds than fit were sent with one read: the kernel closed the rest. A message that
+    // needs them fails in TakeFds with a clear error rather than with the wrong fds.
+    if (mh.msg_flags & MSG_CTRUNC) rx_fds_.push_back(-1);
+    return n;
+  }
   if (!(fd_flags_ & O_NONBLOCK)) {
     pollfd p = {fd_, POLLIN, 0};
     int r = poll(&p, 1, 0);
@@ -204,11 +253,20 @@ Napi::Value Channel::Send(const Napi::CallbackInfo& info) {
   size_t off = info[1].As<Napi::Number>().Int64Value();
   size_t len = info[2].As<Napi::Number>().Int64Value();
   const char* data = static_cast<const char*>(arr.ArrayBuffer().Data()) + arr.ByteOffset() + off;
+  std::vector<int> fds;
+  if (info.Length() > 3 && info[3].IsArray()) {
+    Napi::Array a = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) fds.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+    if (!fds.empty() && !is_socket_)
+      throw CodedError(env, "file descriptors can travel only over a socket (a duplex Pipe), not over an OS pipe", "ERR_MULTIPROC_FD_PASSING");
+    if (fds.size() > kMaxFdsPerRead)
+      throw CodedError(env, "one message can carry at most " + std::to_string(kMaxFdsPerRead) + " file descriptors", "ERR_MULTIPROC_FD_PASSING");
+  }
   char hdr[12];
   size_t hlen;
   PutHeader(hdr, &hlen, len);
   if (!out_.empty()) {
-    Enqueue(hdr, hlen, data, len);
+    Enqueue(hdr, hlen, data, len, fds);
     return Napi::Number::New(env, double(out_bytes_));
   }
   iovec iov[2] = {{hdr, hlen}, {const_cast<char*>(data), len}};
@@ -217,7 +275,9 @@ Napi::Value Channel::Send(const Napi::CallbackInfo& info) {
   mh.msg_iovlen = len ? 2 : 1;
   size_t total = hlen + len, done = 0;
   while (done < total) {
-    ssize_t n = WriteNow(mh.msg_iov, int(mh.msg_iovlen));
+    // The fds ride with the first byte that goes out.
+    ssize_t n = done == 0 ? WriteNow(mh.msg_iov, int(mh.msg_iovlen), fds.data(), fds.size())
+                          : WriteNow(mh.msg_iov, int(mh.msg_iovlen));
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -238,16 +298,26 @@ Napi::Value Channel::Send(const Napi::CallbackInfo& info) {
   if (done < total) {
     size_t hrest = done < hlen ? hlen - done : 0;
     size_t dskip = done > hlen ? done - hlen : 0;
-    Enqueue(hdr + (hlen - hrest), hrest, data + dskip, len - dskip);
+    Enqueue(hdr + (hlen - hrest), hrest, data + dskip, len - dskip, done == 0 ? fds : std::vector<int>());
   }
   return Napi::Number::New(env, double(out_bytes_));
 }
 
-void Channel::Enqueue(const char* a, size_t alen, const char* b, size_t blen) {
-  std::vector<char> chunk;
-  chunk.reserve(alen + blen);
-  chunk.insert(chunk.end(), a, a + alen);
-  chunk.insert(chunk.end(), b, b + blen);
+void Channel::Enqueue(const char* a, size_t alen, const char* b, size_t blen, const std::vector<int>& fds) {
+  OutChunk chunk;
+  // Our own duplicates: the caller may close its fds as soon as send returns.
+  for (int fd : fds) {
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (d < 0) {
+      int err = errno;
+      for (int x : chunk.fds) close(x);
+      throw ErrnoError(Env(), "fcntl(F_DUPFD_CLOEXEC)", err);
+    }
+    chunk.fds.push_back(d);
+  }
+  chunk.data.reserve(alen + blen);
+  chunk.data.insert(chunk.data.end(), a, a + alen);
+  chunk.data.insert(chunk.data.end(), b, b + blen);
   out_bytes_ += alen + blen;
   out_.push_back(std::move(chunk));
   inst_->pending_writers.insert(this);
@@ -259,24 +329,28 @@ bool Channel::Flush() {
     iovec iov[16];
     int cnt = 0;
     size_t off = out_off_;
+    // One sendmsg carries one set of fds: a batch stops before the next chunk that has some.
     for (auto it = out_.begin(); it != out_.end() && cnt < 16; ++it, ++cnt) {
-      iov[cnt].iov_base = it->data() + off;
-      iov[cnt].iov_len = it->size() - off;
+      if (cnt > 0 && !it->fds.empty()) break;
+      iov[cnt].iov_base = it->data.data() + off;
+      iov[cnt].iov_len = it->data.size() - off;
       off = 0;
     }
-    ssize_t n = WriteNow(iov, cnt);
+    std::vector<int>& fds = out_.front().fds;
+    ssize_t n = WriteNow(iov, cnt, fds.data(), fds.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       write_errno_ = errno;
-      out_.clear();
-      out_off_ = out_bytes_ = 0;
+      DropOutput();
       break;
     }
+    for (int fd : fds) close(fd);  // sent: the peer holds its own copies now
+    fds.clear();
     out_bytes_ -= size_t(n);
     size_t left = size_t(n);
     while (left) {
-      size_t avail = out_.front().size() - out_off_;
+      size_t avail = out_.front().data.size() - out_off_;
       if (left >= avail) {
         left -= avail;
         out_.pop_front();
@@ -540,6 +614,23 @@ Napi::Value Channel::Fileno(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd_closed_ ? -1 : fd_);
 }
 
+// takeFds(n) -> the next n fds received with SCM_RIGHTS; the caller owns them.
+Napi::Value Channel::TakeFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t n = size_t(info[0].As<Napi::Number>().Uint32Value());
+  bool lost = rx_fds_.size() < n;
+  for (size_t i = 0; i < n && i < rx_fds_.size(); i++) lost = lost || rx_fds_[i] < 0;
+  if (lost)
+    throw CodedError(env, "a message announced " + std::to_string(n) + " file descriptors that did not arrive (" +
+                              std::to_string(rx_fds_.size()) + " pending)", "ERR_MULTIPROC_FD_PASSING");
+  Napi::Array a = Napi::Array::New(env, n);
+  for (size_t i = 0; i < n; i++) {
+    a.Set(uint32_t(i), rx_fds_.front());
+    rx_fds_.pop_front();
+  }
+  return a;
+}
+
 Napi::Value Channel::SetSpin(const Napi::CallbackInfo& info) {
   double us = info[0].As<Napi::Number>().DoubleValue();
   spin_ns_ = us > 0 ? int64_t(us * 1000) : 0;
@@ -612,6 +703,9 @@ void Channel::CloseNow() {
     poll_ = nullptr;
     poll_events_ = 0;
   }
+  for (int fd : rx_fds_)
+    if (fd >= 0) close(fd);
+  rx_fds_.clear();
   // close() must not be retried on EINTR on Linux: the fd is released either way.
   if (fd_ >= 0) close(fd_);
   if (held_) {

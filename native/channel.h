@@ -44,6 +44,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   Napi::Value Pending(const Napi::CallbackInfo& info);
   Napi::Value Fileno(const Napi::CallbackInfo& info);
   Napi::Value SetSpin(const Napi::CallbackInfo& info);
+  Napi::Value TakeFds(const Napi::CallbackInfo& info);
 
   // Next whole frame, reading what the kernel has without blocking. Throws on a bad frame.
   Got Next(Napi::Env env, uint64_t max_len, Frame* f);
@@ -53,15 +54,16 @@ class Channel : public Napi::ObjectWrap<Channel> {
   Napi::Value TakeBuffer(Napi::Env env, const Frame& f);
   ssize_t ReadSome(Napi::Env env);
   ssize_t ReadNow(char* dst, size_t room);
-  ssize_t WriteNow(iovec* iov, int cnt);
+  ssize_t WriteNow(iovec* iov, int cnt, const int* fds = nullptr, size_t nfds = 0);
   // Blocks in poll() until the fd is readable or the time is out; meanwhile flushes the
   // environment's queued output. Returns false on timeout.
   bool WaitReadable(Napi::Env env, int64_t deadline_ns);
   void FailFrame(Napi::Env env, const std::string& why);
   void CheckOpen(Napi::Env env, bool want_read, bool want_write);
 
-  void Enqueue(const char* a, size_t alen, const char* b, size_t blen);
+  void Enqueue(const char* a, size_t alen, const char* b, size_t blen, const std::vector<int>& fds);
   void UpdateWatcher();
+  void DropOutput();
   void CloseNow();
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
@@ -85,8 +87,16 @@ class Channel : public Napi::ObjectWrap<Channel> {
   char* big_data_ = nullptr;
   size_t big_size_ = 0, big_have_ = 0;
 
-  // Write side: what the kernel did not take yet, in order.
-  std::deque<std::vector<char>> out_;
+  // fds received with SCM_RIGHTS, in arrival order, until a decoded message takes them.
+  std::deque<int> rx_fds_;
+
+  // Write side: what the kernel did not take yet, in order. A chunk's fds (our duplicates)
+  // ride with its first byte.
+  struct OutChunk {
+    std::vector<char> data;
+    std::vector<int> fds;
+  };
+  std::deque<OutChunk> out_;
   size_t out_off_ = 0;
   size_t out_bytes_ = 0;
 

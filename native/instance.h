@@ -22,4 +22,7 @@ struct Instance {
 
 Instance& GetInstance(Napi::Env env);
 
+// native/process.cc: exitStatus, setParentDeathSignal, setCloexec, closeFd, dupFd.
+void InitProcess(Napi::Env env, Napi::Object exports);
+
 }  // namespace multiproc

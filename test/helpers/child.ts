@@ -1,8 +1,7 @@
 // Starting real child processes for tests: a snippet of ESM run by a fresh `node`, with the
 // library's built entry point at hand and chosen fds of ours inherited as its fd 3, 4, ...
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MARKER } from './marker.js';
@@ -10,6 +9,7 @@ import { MARKER } from './marker.js';
 export const root = resolve(import.meta.dirname, '..', '..');
 /** URL of the built library, for `import ... from LIB` inside child snippets. */
 export const LIB = pathToFileURL(join(root, 'dist', 'index.js')).href;
+const NATIVE = pathToFileURL(join(root, 'dist', 'native.js')).href;
 
 export interface ChildResult {
   code: number | null;
@@ -25,7 +25,12 @@ export interface Child {
 }
 
 const live = new Set<ChildProcess>();
-const dir = mkdtempSync(join(tmpdir(), 'multiproc-test-'));
+// Inside the package (not under node_modules), so that snippets and the function targets they
+// start (whose import() resolves from the entry module) can import 'multiproc' by name and the
+// project's dependencies.
+const scratch = join(root, '.tmp');
+mkdirSync(scratch, { recursive: true });
+const dir = mkdtempSync(join(scratch, 'test-'));
 let seq = 0;
 process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL');
@@ -38,7 +43,9 @@ process.on('exit', () => {
  */
 export function runNode(source: string, options: { fds?: number[]; env?: NodeJS.ProcessEnv; args?: string[]; execArgv?: string[] } = {}): Child {
   const file = join(dir, `child-${process.pid}-${++seq}.mjs`);
-  writeFileSync(file, source.replace(/\bfrom LIB\b/g, `from ${JSON.stringify(LIB)}`));
+  // The snippet dies with the test worker, also when a timed-out test's worker is killed.
+  const prologue = `import { native as __native } from ${JSON.stringify(NATIVE)}; __native.setParentDeathSignal(9, ${process.pid});\n`;
+  writeFileSync(file, prologue + source.replace(/\bfrom LIB\b/g, `from ${JSON.stringify(LIB)}`));
   const proc = spawn(process.execPath, [...(options.execArgv ?? []), file, MARKER, ...(options.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe', ...(options.fds ?? [])],
     env: { ...process.env, ...options.env },
