@@ -54,7 +54,18 @@ export interface NativeAddon {
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-export const platformTag = `${process.platform}-${process.arch}`;
+/** Linux with musl (Alpine) needs its own binary: the glibc one would not load. */
+function isMusl(): boolean {
+  if (process.platform !== 'linux') return false;
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return !report?.header?.glibcVersionRuntime;
+}
+
+export const platformTag = `${process.platform}-${process.arch}${isMusl() ? '-musl' : ''}`;
+
+const BUILD_HINT =
+  'To build it from source: clone the multiproc repository, run `npm ci && npm run build:native` there ' +
+  '(needs python3, make and a C++17 compiler), then point MULTIPROC_NATIVE at its build/Release/multiproc.node.';
 
 function load(): NativeAddon {
   const require = createRequire(import.meta.url);
@@ -64,13 +75,16 @@ function load(): NativeAddon {
     join(packageRoot, 'prebuilds', platformTag, 'multiproc.node'),
   ].filter((p): p is string => !!p);
   for (const path of candidates) {
-    if (existsSync(path)) return require(path) as NativeAddon;
+    if (!existsSync(path)) continue;
+    try {
+      return require(path) as NativeAddon;
+    } catch (e) {
+      throw new Error(`multiproc: the native binary ${path} does not load here (${(e as Error).message.split('\n')[0]}). ${BUILD_HINT}`, { cause: e });
+    }
   }
   throw new Error(
     `multiproc: no native binary for ${platformTag} (Node ${process.version}). ` +
-      `This package ships prebuilt binaries in ${join(packageRoot, 'prebuilds')} for the platforms it was packed on. ` +
-      `To build it from source: clone the multiproc repository, run \`npm ci && npm run build:native\` there ` +
-      `(needs python3, make and a C++17 compiler), then point MULTIPROC_NATIVE at its build/Release/multiproc.node.`,
+      `This package ships prebuilt binaries in ${join(packageRoot, 'prebuilds')} for the platforms it was packed on. ${BUILD_HINT}`,
   );
 }
 

@@ -33,3 +33,13 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return multiproc::Init(env, exports); }
 
 NODE_API_MODULE(multiproc, InitModule)
+
+#if defined(__GLIBCXX__) && defined(__linux__)
+#include <new>
+// GCC 11+ headers call this from std::allocator, and it lives in libstdc++ 3.4.29 (GCC 11). A
+// local definition keeps the prebuilt binary loadable with the older libstdc++ of systems that
+// Node 20 itself runs on (glibc 2.28 era); scripts/prebuild.mjs checks the versions needed.
+namespace std {
+void __throw_bad_array_new_length() { throw std::bad_array_new_length(); }
+}  // namespace std
+#endif

@@ -117,10 +117,20 @@ Channel::Channel(const Napi::CallbackInfo& info)
   writable_ = info[2].ToBoolean();
   max_message_ = uint64_t(info[3].As<Napi::Number>().DoubleValue());
 
+  mode_t mode;
+#ifdef STATX_TYPE
+  // statx (glibc 2.28) rather than fstat (versioned 2.33 in newer glibc): the prebuilt binary
+  // then loads on every glibc that Node 20 itself supports.
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &stx) != 0) throw ErrnoError(env, "statx", errno);
+  mode = stx.stx_mode;
+#else
   struct stat st;
   if (fstat(fd, &st) != 0) throw ErrnoError(env, "fstat", errno);
-  is_socket_ = S_ISSOCK(st.st_mode);
-  if (!is_socket_ && !S_ISFIFO(st.st_mode))
+  mode = st.st_mode;
+#endif
+  is_socket_ = S_ISSOCK(mode);
+  if (!is_socket_ && !S_ISFIFO(mode))
     throw CodedError(env, "fd " + std::to_string(fd) + " is not a pipe or a socket", "ERR_MULTIPROC_FD_TYPE");
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0) throw ErrnoError(env, "fcntl", errno);

@@ -1,8 +1,11 @@
 // Packing the project the way `npm publish` would (prepack included) and installing the tarball
 // into throwaway apps, for the packaging tests. Each test file packs once: call packProject() in
 // beforeAll and removeScratch() in afterAll.
+//
+// The pack runs in a snapshot of the work tree (node_modules linked, not copied), so that prepack
+// rewriting dist/ and prebuilds/ cannot disturb test files running beside this one.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -60,12 +63,18 @@ async function run(cmd: string, args: string[], cwd: string, env: NodeJS.Process
 
 let packed: Promise<Packed> | undefined;
 
-/** `npm pack`s the project once per test file (module instance) into a scratch directory. */
+/** `npm pack`s (a snapshot of) the project once per test file (module instance) into a scratch directory. */
 export function packProject(): Promise<Packed> {
   packed ??= (async () => {
+    const src = scratchDir('src');
+    for (const entry of readdirSync(root)) {
+      if (entry === 'node_modules' || entry === '.git') continue;
+      cpSync(join(root, entry), join(src, entry), { recursive: true, preserveTimestamps: true });
+    }
+    symlinkSync(join(root, 'node_modules'), join(src, 'node_modules'));
     const dest = scratchDir('pack');
     const t0 = performance.now();
-    await run('npm', ['pack', '--pack-destination', dest, '--loglevel=warn'], root, cleanEnv());
+    await run('npm', ['pack', '--pack-destination', dest, '--loglevel=warn'], src, cleanEnv());
     const seconds = (performance.now() - t0) / 1000;
     const tgz = readdirSync(dest).filter((f) => f.endsWith('.tgz'));
     if (tgz.length !== 1) throw new Error(`npm pack left ${tgz.length} tarballs in ${dest}: ${tgz.join(', ')}`);

@@ -47,6 +47,41 @@ describe('Connections that travel', () => {
     expect(JSON.parse(out)).toEqual({ back: [...Array(20).keys()], dir: [false, true] });
   });
 
+  it('handles inside messages that need v8 (Map, Date, the same Connection twice) keep identity', async () => {
+    const out = await runNodeOk(`
+      import { Pipe, Connection } from LIB;
+      const [a, b] = Pipe();
+      const [x, y] = Pipe();
+      a.send({ when: new Date(5), conn: y, again: y, byName: new Map([['y', y]]), set: new Set([y]) });
+      const got = b.recvSync();
+      y.close();
+      const same = got.conn === got.again && got.byName.get('y') === got.conn && [...got.set][0] === got.conn;
+      x.send('through the copy');
+      console.log(JSON.stringify({ same, isConn: got.conn instanceof Connection, when: got.when.getTime(), msg: got.conn.recvSync() }));
+    `);
+    expect(JSON.parse(out)).toEqual({ same: true, isConn: true, when: 5, msg: 'through the copy' });
+  });
+
+  it('fds of a message that fails to decode are closed, not leaked', async () => {
+    const out = await runNodeOk(`
+      import { Pipe } from LIB;
+      import { readdirSync } from 'node:fs';
+      const count = () => readdirSync('/proc/self/fd').length;
+      const [a, b] = Pipe();
+      const before = count();
+      for (let i = 0; i < 50; i++) {
+        const [x, y] = Pipe();
+        a.send([x, y]);
+        x.close(); y.close();
+        b.recvBytesSync(); // bytes only: the fds are never claimed by a decode...
+      }
+      // ...and stay queued until the connection closes.
+      b.close();
+      console.log(count() - before);
+    `);
+    expect(Number(out) <= 0).toBe(true);
+  });
+
   it('a Connection cannot travel over an OS pipe: clear error at the sender', async () => {
     const out = await runNodeOk(`
       import { Pipe } from LIB;
