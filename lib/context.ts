@@ -3,6 +3,7 @@
 // with the library loaded and hands the next start() to one of them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { Connection, Pipe } from './connection.js';
 
 export type StartMethod = 'spawn' | 'forkserver';
@@ -25,7 +26,10 @@ export interface Launcher {
   shutdown(): void;
 }
 
-export const BOOTSTRAP = fileURLToPath(new URL('./bootstrap.js', import.meta.url));
+// The child's entry point, beside this module; when this module runs from its TypeScript source
+// (the test suite), the built one in dist/.
+const here = fileURLToPath(import.meta.url);
+export const BOOTSTRAP = here.endsWith('.ts') ? join(dirname(here), '..', 'dist', 'bootstrap.js') : join(dirname(here), 'bootstrap.js');
 export const CHILD_FLAG = '--multiproc-child';
 
 // Options of ours that must not reach a child: a script to evaluate instead of the bootstrap,

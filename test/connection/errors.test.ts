@@ -1,8 +1,7 @@
 // Errors a user can cause: closed connections, uncloneable values, a peer that is gone.
 import { describe, expect, it } from 'vitest';
 import { openSync, closeSync } from 'node:fs';
-import { Pipe, Connection, EOFError } from '../../lib/index.js';
-import { runNode } from '../helpers/child.js';
+import { Pipe, Connection, EOFError, Process } from '../../lib/index.js';
 
 describe('a closed Connection', () => {
   it('throws from every method, naming the connection, and close() is idempotent', async () => {
@@ -62,15 +61,10 @@ describe('uncloneable values', () => {
 describe('a peer that is gone', () => {
   it('recv rejects with EOFError once the buffered messages are read', async () => {
     const [a, b] = Pipe();
-    const c = runNode(
-      `import { Connection } from LIB;
-       const c = new Connection(3);
-       c.send('last words');
-       process.exit(0);`,
-      { fds: [b.fileno()] },
-    );
+    const p = new Process({ target: (c) => { c.send('last words'); process.exit(0); }, args: [b] });
+    p.start();
     b.close();
-    await c.done;
+    await p.join();
     expect(await a.recv()).toBe('last words');
     await expect(a.recv()).rejects.toBeInstanceOf(EOFError);
     expect(() => a.recvSync()).toThrow(EOFError);
@@ -80,12 +74,14 @@ describe('a peer that is gone', () => {
 
   it('a peer killed with SIGKILL while we wait: the pending recv rejects with EOFError', async () => {
     const [a, b] = Pipe();
-    const c = runNode(`setInterval(() => {}, 1000);`, { fds: [b.fileno()] });
+    const p = new Process({ target: (c) => new Promise(() => setInterval(() => c, 1000)), args: [b] });
+    p.start();
     b.close();
     const pending = a.recv();
-    setTimeout(() => c.proc.kill('SIGKILL'), 50);
+    setTimeout(() => p.kill(), 50);
     await expect(pending).rejects.toThrow(/other end closed the connection/);
-    expect((await c.done).signal).toBe('SIGKILL');
+    await p.join();
+    expect(p.exitCode).toBe(-9);
     a.close();
   });
 

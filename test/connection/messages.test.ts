@@ -1,25 +1,27 @@
 // send/recv: structured clones cross a real process boundary, in order, at any size.
 import { describe, expect, it, afterAll } from 'vitest';
-import { Pipe } from '../../lib/index.js';
-import { runNode } from '../helpers/child.js';
+import { Pipe, Process } from '../../lib/index.js';
 
-// One echo child for the file: it sends back every message it receives, until EOF.
+// One echo process for the file: it sends back every message it receives, until EOF.
 const [conn, far] = Pipe();
-const echo = runNode(
-  `import { Connection, EOFError } from LIB;
-   const c = new Connection(3);
-   for (;;) {
-     let m;
-     try { m = await c.recvBytes(); } catch (e) { if (e instanceof EOFError) break; throw e; }
-     c.sendBytes(m);
-   }
-   c.close();`,
-  { fds: [far.fileno()] },
-);
+const echo = new Process({
+  // (Targets in test files stay free of import(): vitest rewrites it in the source it compiles.)
+  target: async (c) => {
+    for (;;) {
+      let m;
+      try { m = await c.recvBytes(); } catch (e) { if ((e as Error).name === 'EOFError') break; throw e; }
+      c.sendBytes(m);
+    }
+    c.close();
+  },
+  args: [far],
+});
+echo.start();
 far.close();
 afterAll(async () => {
   conn.close();
-  expect((await echo.done).code).toBe(0);
+  await echo.join();
+  expect(echo.exitCode).toBe(0);
 });
 
 const values: [string, unknown][] = [
