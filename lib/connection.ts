@@ -1,5 +1,6 @@
 // Connection and Pipe (API.md, Connections): messages and bytes over a pipe or socket fd,
 // framed as Python's multiprocessing.connection frames them.
+import { availableParallelism } from 'node:os';
 import { native, type NativeChannel } from './native.js';
 import { decode, encodeScratch, type FdSource } from './codec.js';
 import { BufferTooShort, EOFError } from './errors.js';
@@ -16,14 +17,18 @@ export interface ConnectionOptions {
   writable?: boolean;
   /** Longest message accepted or sent, in bytes (default 1 GiB). */
   maxMessageBytes?: number;
-  /** How long a blocking `…Sync` receive spins before it parks in the kernel, in ms (default 0.05). */
+  /**
+   * How long a blocking `…Sync` receive may spin before it parks in the kernel, in ms (default
+   * 0.05; 0 on a single CPU). The spin adapts between spinMs/16 and spinMs to how the peer answers.
+   */
   spinMs?: number;
 }
 
 /** Options of `Pipe`: those of `Connection` that apply to both ends. */
 export type PipeOptions = Pick<ConnectionOptions, 'maxMessageBytes' | 'spinMs'>;
 
-const DEFAULT_SPIN_MS = 0.05;
+// Spinning only pays when the peer can run meanwhile: on one CPU it would only delay it.
+const DEFAULT_SPIN_MS = availableParallelism() > 1 ? 0.05 : 0;
 
 // The fds of the message being sent (reused: send is synchronous).
 const sendFds: number[] = [];

@@ -64,6 +64,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   void Enqueue(const char* a, size_t alen, const char* b, size_t blen, const std::vector<int>& fds);
   void UpdateWatcher();
   void DropOutput();
+  bool CanReadAhead() const;
   void CloseNow();
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
@@ -77,7 +78,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   bool failed_ = false;     // a malformed or oversize frame was seen: the stream is lost
   int write_errno_ = 0;     // first error of a background flush, reported by the next send
   uint64_t max_message_;
-  int64_t spin_ns_ = 0;
+  int64_t spin_max_ns_ = 0, spin_cur_ns_ = 0;  // see NextBlocking
 
   // Read side: bytes in rbuf_[rpos_, rlen_); frames of kBigFrame bytes or more are read
   // straight into a Node Buffer of their exact size (big_).
@@ -103,7 +104,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
   // Async side.
   uv_poll_t* poll_ = nullptr;
   int poll_events_ = 0;
-  bool watch_read_ = false;
+  bool watch_read_ = false;  // receives are pending (JS is called back, the loop kept alive)
+  bool armed_ = false;       // async receives were used: keep watching between them, reading ahead
   bool held_ = false;
   Napi::FunctionReference on_readable_;
   std::unique_ptr<Napi::AsyncContext> async_ctx_;

@@ -81,6 +81,20 @@ describe('async receive', () => {
        console.log('done');`,
     );
     expect(idle).toBe('done\n');
+    // After async receives, the connection keeps reading ahead between them, but an idle one
+    // still lets the process exit; what was read ahead is delivered in order.
+    const after = await runNodeOk(
+      `import { Pipe } from LIB;
+       const [x, y] = Pipe();
+       x.send(1);
+       const first = await y.recv();
+       for (let i = 2; i <= 5; i++) x.send(i);
+       await new Promise((r) => setTimeout(r, 50));
+       const rest = [y.recvSync(), await y.recv(), y.recvSync(), await y.recv()];
+       x.send('unread');
+       console.log(JSON.stringify([first, ...rest]));`,
+    );
+    expect(after).toBe('[1,2,3,4,5]\n');
   });
 });
 
