@@ -159,8 +159,8 @@ export class Connection {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#enqueue<number>((resolve) => {
-      const r = this.#call('recvBytesInto', () => ch.recvInto(bytes, offset, 0));
+    return this.#enqueue<number>((resolve, first) => {
+      const r = this.#call('recvBytesInto', () => ch.recvInto(bytes, offset, 0, first));
       if (r === null) return false;
       resolve(this.#settleInto('recvBytesInto', r, bytes, offset));
       return true;
@@ -349,21 +349,21 @@ export class Connection {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#enqueue<T>((resolve) => {
-      const r = this.#call(method, () => ch.recv(0, max));
+    return this.#enqueue<T>((resolve, first) => {
+      const r = this.#call(method, () => ch.recv(0, max, first));
       if (r === null) return false;
       resolve(settle(r));
       return true;
     });
   }
 
-  #enqueue<T>(take: (resolve: (v: T) => void) => boolean): Promise<T> {
+  #enqueue<T>(take: (resolve: (v: T) => void, first: boolean) => boolean): Promise<T> {
     // Fast path: nothing queued before us and the message is already here.
     if (this.#waiters.length === 0) {
       let value!: T;
       let done: boolean;
       try {
-        done = take((v) => { value = v; });
+        done = take((v) => { value = v; }, true);
       } catch (e) {
         return Promise.reject(e);
       }
@@ -372,13 +372,13 @@ export class Connection {
     return this.#enqueueWaiter(take).promise;
   }
 
-  #enqueueWaiter<T>(take: (resolve: (v: T) => void) => boolean) {
+  #enqueueWaiter<T>(take: (resolve: (v: T) => void, first: boolean) => boolean) {
     let resolve!: (v: T) => void, reject!: (e: unknown) => void;
     const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
     const entry: Waiter = {
       take: () => {
         try {
-          return take(resolve);
+          return take(resolve, false);
         } catch (e) {
           reject(e);
           return true;

@@ -12,10 +12,13 @@ export interface NativeChannel {
    * `fds` (sockets only) travel with the frame by SCM_RIGHTS; the caller keeps its own. Returns bytes still queued.
    */
   send(buf: ArrayBufferView, offset: number, length: number, fds?: number[]): number;
-  /** Next whole message: a Buffer, `null` if none came within `timeoutMs` (-1: wait forever), `undefined` at EOF. */
-  recv(timeoutMs: number, maxLength?: number): Buffer | null | undefined;
+  /**
+   * Next whole message: a Buffer, `null` if none came within `timeoutMs` (-1: wait forever), `undefined` at EOF.
+   * `first`: an async receive's first try, which (once async receives read ahead) looks only at what is buffered.
+   */
+  recv(timeoutMs: number, maxLength?: number, first?: boolean): Buffer | null | undefined;
   /** Like recv, copying into `target` at byte `offset`: the size, or the message as a Buffer when it does not fit. */
-  recvInto(target: ArrayBufferView, offset: number, timeoutMs: number): number | Buffer | null | undefined;
+  recvInto(target: ArrayBufferView, offset: number, timeoutMs: number, first?: boolean): number | Buffer | null | undefined;
   /** True when a recv would not block (a whole message or EOF) within `timeoutMs`. */
   poll(timeoutMs: number): boolean;
   /** Whether the event loop should call `onReadable` when the fd becomes readable. */

@@ -471,6 +471,7 @@ Channel::Got Channel::Next(Napi::Env env, uint64_t max_len, Frame* f) {
       }
     }
     if (eof_) return Got::kEof;
+    if (buffered_only_) return Got::kNone;
     ssize_t n = ReadSome(env);
     if (n > 0) continue;
     if (n == 0) {
@@ -555,7 +556,16 @@ Channel::Got Channel::NextBlocking(Napi::Env env, uint64_t max_len, int64_t time
   }
 }
 
-// recv(timeoutMs, maxLength) -> Buffer | null (nothing within the time) | undefined (EOF)
+// An async receive's first try: once the watcher is armed it reads ahead, so when the buffer
+// holds no whole message the socket very likely holds none either; the loop's epoll_wait tells
+// for sure (level-triggered) and saves a read() that would fail with EAGAIN.
+struct BufferedOnly {
+  bool& flag;
+  BufferedOnly(bool& f, bool on) : flag(f) { flag = on; }
+  ~BufferedOnly() { flag = false; }
+};
+
+// recv(timeoutMs, maxLength, first) -> Buffer | null (nothing within the time) | undefined (EOF)
 Napi::Value Channel::Recv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env, true, false);
@@ -563,6 +573,7 @@ Napi::Value Channel::Recv(const Napi::CallbackInfo& info) {
   uint64_t max_len = max_message_;
   if (info.Length() > 1 && info[1].IsNumber())
     max_len = std::min<uint64_t>(max_len, uint64_t(info[1].As<Napi::Number>().DoubleValue()));
+  BufferedOnly only(buffered_only_, armed_ && info.Length() > 2 && info[2].ToBoolean());
   Frame f;
   switch (NextBlocking(env, max_len, timeout, &f)) {
     case Got::kFrame: return TakeBuffer(env, f);
@@ -572,10 +583,11 @@ Napi::Value Channel::Recv(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// recvInto(target, offset, timeoutMs) -> bytes copied | Buffer (message did not fit) | null | undefined
+// recvInto(target, offset, timeoutMs, first) -> bytes copied | Buffer (did not fit) | null | undefined
 Napi::Value Channel::RecvInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env, true, false);
+  BufferedOnly only(buffered_only_, armed_ && info.Length() > 3 && info[3].ToBoolean());
   auto arr = info[0].As<Napi::TypedArray>();
   size_t off = size_t(info[1].As<Napi::Number>().Int64Value());
   int64_t timeout = TimeoutArg(info, 2);
@@ -613,6 +625,8 @@ Napi::Value Channel::Watch(const Napi::CallbackInfo& info) {
   watch_read_ = on;
   if (on) armed_ = true;
   UpdateWatcher();
+  if (on) StartLoopSpin();
+  else StopLoopSpin(false);
   return info.Env().Undefined();
 }
 
@@ -655,11 +669,43 @@ Napi::Value Channel::TakeFds(const Napi::CallbackInfo& info) {
 
 Napi::Value Channel::SetSpin(const Napi::CallbackInfo& info) {
   double us = info[0].As<Napi::Number>().DoubleValue();
-  spin_max_ns_ = spin_cur_ns_ = us > 0 ? int64_t(us * 1000) : 0;
+  spin_max_ns_ = spin_cur_ns_ = aspin_cur_ns_ = us > 0 ? int64_t(us * 1000) : 0;
   return info.Env().Undefined();
 }
 
 // ---- the event-loop side ----
+
+// The async twin of the blocking receive's spin. It never blocks the loop: an idle handle only
+// makes each loop turn poll without sleeping, so for up to the (adaptive) spin time a reply is
+// picked up by the next epoll_wait(0) instead of after a kernel wake-up, and timers and other
+// I/O run meanwhile. Unref'd: it never keeps the process alive on its own.
+void Channel::StartLoopSpin() {
+  if (aspin_cur_ns_ <= 0 || fd_closed_ || spinning_) return;
+  if (!idle_) {
+    idle_ = new uv_idle_t;
+    if (uv_idle_init(inst_->loop, idle_) != 0) {
+      delete idle_;
+      idle_ = nullptr;
+      return;
+    }
+    idle_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(idle_));
+  }
+  spin_until_ns_ = NowNs() + aspin_cur_ns_;
+  if (uv_idle_start(idle_, OnIdle) == 0) spinning_ = true;
+}
+
+void Channel::StopLoopSpin(bool caught) {
+  if (!spinning_) return;
+  spinning_ = false;
+  uv_idle_stop(idle_);
+  aspin_cur_ns_ = caught ? std::min(spin_max_ns_, aspin_cur_ns_ * 2) : std::max(spin_max_ns_ / 16, aspin_cur_ns_ / 2);
+}
+
+void Channel::OnIdle(uv_idle_t* handle) {
+  auto* self = static_cast<Channel*>(handle->data);
+  if (self && NowNs() >= self->spin_until_ns_) self->StopLoopSpin(false);
+}
 
 bool Channel::CanReadAhead() const {
   if (!armed_ || eof_ || failed_ || closed_) return false;
@@ -723,6 +769,7 @@ void Channel::OnPoll(uv_poll_t* handle, int status, int events) {
     self->UpdateWatcher();
     return;
   }
+  if (events & UV_READABLE) self->StopLoopSpin(true);
   if ((events & UV_READABLE) && self->watch_read_ && !self->on_readable_.IsEmpty()) {
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
@@ -747,6 +794,12 @@ void Channel::CloseNow() {
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
     poll_ = nullptr;
     poll_events_ = 0;
+  }
+  if (idle_) {
+    spinning_ = false;
+    idle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(idle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+    idle_ = nullptr;
   }
   for (int fd : rx_fds_)
     if (fd >= 0) close(fd);

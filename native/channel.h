@@ -65,6 +65,9 @@ class Channel : public Napi::ObjectWrap<Channel> {
   void UpdateWatcher();
   void DropOutput();
   bool CanReadAhead() const;
+  void StartLoopSpin();
+  void StopLoopSpin(bool caught);
+  static void OnIdle(uv_idle_t* handle);
   void CloseNow();
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
@@ -79,6 +82,9 @@ class Channel : public Napi::ObjectWrap<Channel> {
   int write_errno_ = 0;     // first error of a background flush, reported by the next send
   uint64_t max_message_;
   int64_t spin_max_ns_ = 0, spin_cur_ns_ = 0;  // see NextBlocking
+  int64_t aspin_cur_ns_ = 0, spin_until_ns_ = 0;  // see StartLoopSpin
+  bool spinning_ = false;
+  uv_idle_t* idle_ = nullptr;
 
   // Read side: bytes in rbuf_[rpos_, rlen_); frames of kBigFrame bytes or more are read
   // straight into a Node Buffer of their exact size (big_).
@@ -105,7 +111,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
   uv_poll_t* poll_ = nullptr;
   int poll_events_ = 0;
   bool watch_read_ = false;  // receives are pending (JS is called back, the loop kept alive)
-  bool armed_ = false;       // async receives were used: keep watching between them, reading ahead
+  bool armed_ = false;
+  bool buffered_only_ = false;  // Next() takes what is buffered and does not read (see Recv)       // async receives were used: keep watching between them, reading ahead
   bool held_ = false;
   Napi::FunctionReference on_readable_;
   std::unique_ptr<Napi::AsyncContext> async_ctx_;
