@@ -3,10 +3,10 @@
 // Python's exit codes: 0 on return, 1 on a throw (stack on stderr), n on process.exit(n).
 import os from 'node:os';
 import { native } from './native.js';
-import { Connection } from './connection.js';
+import { Connection, Pipe } from './connection.js';
 import { EOFError } from './errors.js';
 import { adoptIdentity, type StartMessage } from './process.js';
-import { explainTargetError, loadTarget } from './target.js';
+import { describeTarget, entryUrl, explainTargetError, loadTarget } from './target.js';
 import { CHILD_FLAG } from './context.js';
 
 const at = process.argv.indexOf(CHILD_FLAG);
@@ -19,7 +19,28 @@ native.setCloexec(3, true);
 const ctrl = new Connection(3);
 
 // A warm process waits idle for a target; it must never outlive the parent that keeps it.
-if (warm && !native.setParentDeathSignal(SIGKILL, parentPid)) process.exit(0);
+if (warm) {
+  if (!native.setParentDeathSignal(SIGKILL, parentPid)) process.exit(0);
+  await rehearse();
+  ctrl.send('ready');
+}
+
+/**
+ * Runs the start path once on dummy data — decoding a start message that carries a Connection,
+ * compiling a function target, encoding a send — so that the real start meets warm code.
+ */
+async function rehearse(): Promise<void> {
+  const [a, b] = Pipe();
+  const [c, d] = Pipe();
+  const target = describeTarget((conn: Connection) => conn.send({ ok: 1 }), 'rehearsal');
+  a.send({ op: 'start', target, args: [d], name: 'rehearsal', daemon: false, identity: [0], parent: { name: '', pid: 0 }, entry: entryUrl() });
+  d.close();
+  const m = b.recvSync() as StartMessage;
+  const fn = await loadTarget(m.target, m.entry);
+  await fn(...m.args);
+  c.recvSync();
+  for (const x of [a, b, c, m.args[0] as Connection]) x.close();
+}
 
 let message: StartMessage;
 try {

@@ -75,15 +75,23 @@ class SpawnLauncher implements Launcher {
   shutdown(): void {}
 }
 
+const REFILL_DELAY_MS = 50;
+
 /** How many warm processes the forkserver keeps (MULTIPROC_FORKSERVER_WARM, default 2). */
 function warmTarget(): number {
   const n = Number(process.env.MULTIPROC_FORKSERVER_WARM ?? 2);
   return Number.isInteger(n) && n >= 0 ? n : 2;
 }
 
+interface Warm extends Launched {
+  /** The process said it is loaded and waiting (its first message on the control socket). */
+  ready: boolean;
+}
+
 class ForkserverLauncher implements Launcher {
-  readonly #idle: Launched[] = [];
+  readonly #idle: Warm[] = [];
   #stopped = false;
+  #refillTimer: NodeJS.Timeout | undefined;
 
   constructor() {
     this.#refill();
@@ -96,23 +104,34 @@ class ForkserverLauncher implements Launcher {
     this.#stopped = false;
     const l = this.#take() ?? spawnChild(undefined, undefined, ['--multiproc-warm']);
     if (!o.daemon) l.child.ref();
-    this.#refill();
+    // The replacement starts a little later: spawning it costs this process milliseconds, and
+    // booting it takes a CPU, both of which the target just handed over should have first.
+    this.#refillTimer ??= setTimeout(() => {
+      this.#refillTimer = undefined;
+      this.#refill();
+    }, REFILL_DELAY_MS).unref();
     return l;
   }
 
-  /** The longest-waiting warm process that is still alive. */
+  /** A warm process that is alive, preferring one that is ready, then the oldest. */
   #take(): Launched | undefined {
-    for (;;) {
-      const l = this.#idle.shift();
-      if (!l) return undefined;
-      if (l.child.exitCode === null && l.child.signalCode === null) return l;
-      l.ctrl.close();
+    for (let i = this.#idle.length - 1; i >= 0; i--) {
+      const l = this.#idle[i]!;
+      if (l.child.exitCode !== null || l.child.signalCode !== null || l.ctrl.closed) {
+        this.#idle.splice(i, 1);
+        l.ctrl.close();
+      } else if (!l.ready && l.ctrl.pollSync(0)) {
+        l.ctrl.recvSync(); // its "ready"
+        l.ready = true;
+      }
     }
+    const i = Math.max(0, this.#idle.findIndex((l) => l.ready));
+    return this.#idle.splice(i, 1)[0];
   }
 
   #refill(): void {
     while (!this.#stopped && this.#idle.length < warmTarget()) {
-      const l = spawnChild(undefined, undefined, ['--multiproc-warm']);
+      const l: Warm = { ...spawnChild(undefined, undefined, ['--multiproc-warm']), ready: false };
       // Idle, it must not keep this process alive; it dies with us (SIGKILL on exit, EOF, PDEATHSIG).
       l.child.unref();
       l.child.once('exit', () => {
@@ -128,6 +147,8 @@ class ForkserverLauncher implements Launcher {
 
   shutdown(): void {
     this.#stopped = true;
+    clearTimeout(this.#refillTimer);
+    this.#refillTimer = undefined;
     for (const l of this.#idle.splice(0)) {
       l.child.kill('SIGKILL');
       l.ctrl.close();

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <vector>
 
 namespace multiproc {
@@ -88,7 +89,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
 
   // Read side: bytes in rbuf_[rpos_, rlen_); frames of kBigFrame bytes or more are read
   // straight into a Node Buffer of their exact size (big_).
-  std::vector<char> rbuf_;
+  std::unique_ptr<char[]> rbuf_;  // kReadBuf bytes once something was read
   size_t rpos_ = 0, rlen_ = 0, frame_len_ = 0;
   Napi::Reference<Napi::Buffer<char>> big_;
   char* big_data_ = nullptr;
