@@ -536,25 +536,23 @@ Channel::Got Channel::NextBlocking(Napi::Env env, uint64_t max_len, int64_t time
   int64_t start = NowNs();
   int64_t deadline = timeout_ms < 0 ? -1 : start + timeout_ms * 1000000;
   // A short spin first: when the peer answers within it, this saves a kernel wake-up (~12 us,
-  // often more on a VM). The spin adapts: a spin that ends in a park halves the next one (down
-  // to 1/16 of spinMs), a spin that catches its message doubles it back. So a peer that is slow
-  // to answer, or one that shares our CPU and cannot answer while we spin, costs little CPU.
+  // often more on a VM). The spin adapts (AdaptSpin): a peer that is slow to answer, or one that
+  // shares our CPU and cannot answer while we spin, soon costs little CPU.
   if (spin_cur_ns_ > 0) {
     int64_t spin_end = start + spin_cur_ns_;
     if (deadline >= 0) spin_end = std::min(spin_end, deadline);
     while (NowNs() < spin_end) {
       g = Next(env, max_len, f);
-      if (g != Got::kNone) {
-        spin_cur_ns_ = std::min(spin_max_ns_, spin_cur_ns_ * 2);
-        return g;
-      }
+      if (g != Got::kNone) return g;
     }
-    spin_cur_ns_ = std::max(spin_max_ns_ / 16, spin_cur_ns_ / 2);
   }
   for (;;) {
     if (!WaitReadable(env, deadline)) return Got::kNone;
     g = Next(env, max_len, f);
-    if (g != Got::kNone) return g;
+    if (g != Got::kNone) {
+      if (spin_max_ns_ > 0) AdaptSpin(&spin_cur_ns_, NowNs() - start);
+      return g;
+    }
   }
 }
 
@@ -627,8 +625,12 @@ Napi::Value Channel::Watch(const Napi::CallbackInfo& info) {
   watch_read_ = on;
   if (on) armed_ = true;
   UpdateWatcher();
-  if (on) StartLoopSpin();
-  else StopLoopSpin(false);
+  if (on) {
+    StartLoopSpin();
+  } else {
+    StopLoopSpin();
+    spin_start_ns_ = 0;
+  }
   return info.Env().Undefined();
 }
 
@@ -677,6 +679,15 @@ Napi::Value Channel::SetSpin(const Napi::CallbackInfo& info) {
 
 // ---- the event-loop side ----
 
+// After a receive that had to park, the message came `waited` ns after the receive began. Had
+// it come within the longest spin, spinning that long would have caught it: spin fully again.
+// (Judging by the outcome alone would let two peers settle into both parking: each then waits
+// for the other's wake-up and no spin ever catches anything.) Otherwise halve the spin, down to
+// spinMs/16: a slow peer, or one on our CPU that cannot answer while we spin.
+void Channel::AdaptSpin(int64_t* cur, int64_t waited) const {
+  *cur = waited <= spin_max_ns_ ? spin_max_ns_ : std::max(spin_max_ns_ / 16, *cur / 2);
+}
+
 // The async twin of the blocking receive's spin. It never blocks the loop: an idle handle only
 // makes each loop turn poll without sleeping, so for up to the (adaptive) spin time a reply is
 // picked up by the next epoll_wait(0) instead of after a kernel wake-up, and timers and other
@@ -693,20 +704,20 @@ void Channel::StartLoopSpin() {
     idle_->data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(idle_));
   }
-  spin_until_ns_ = NowNs() + aspin_cur_ns_;
+  spin_start_ns_ = NowNs();
+  spin_until_ns_ = spin_start_ns_ + aspin_cur_ns_;
   if (uv_idle_start(idle_, OnIdle) == 0) spinning_ = true;
 }
 
-void Channel::StopLoopSpin(bool caught) {
+void Channel::StopLoopSpin() {
   if (!spinning_) return;
   spinning_ = false;
   uv_idle_stop(idle_);
-  aspin_cur_ns_ = caught ? std::min(spin_max_ns_, aspin_cur_ns_ * 2) : std::max(spin_max_ns_ / 16, aspin_cur_ns_ / 2);
 }
 
 void Channel::OnIdle(uv_idle_t* handle) {
   auto* self = static_cast<Channel*>(handle->data);
-  if (self && NowNs() >= self->spin_until_ns_) self->StopLoopSpin(false);
+  if (self && NowNs() >= self->spin_until_ns_) self->StopLoopSpin();
 }
 
 bool Channel::CanReadAhead() const {
@@ -771,7 +782,12 @@ void Channel::OnPoll(uv_poll_t* handle, int status, int events) {
     self->UpdateWatcher();
     return;
   }
-  if (events & UV_READABLE) self->StopLoopSpin(true);
+  if ((events & UV_READABLE) && self->watch_read_ && self->spin_start_ns_) {
+    // A receive was waiting: adapt the loop spin to how long its message took (see AdaptSpin).
+    self->StopLoopSpin();
+    self->AdaptSpin(&self->aspin_cur_ns_, NowNs() - self->spin_start_ns_);
+    self->spin_start_ns_ = 0;
+  }
   if ((events & UV_READABLE) && self->watch_read_ && !self->on_readable_.IsEmpty()) {
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);

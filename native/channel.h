@@ -67,7 +67,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
   void DropOutput();
   bool CanReadAhead() const;
   void StartLoopSpin();
-  void StopLoopSpin(bool caught);
+  void StopLoopSpin();
+  void AdaptSpin(int64_t* cur, int64_t waited) const;
   static void OnIdle(uv_idle_t* handle);
   void CloseNow();
   static void OnPoll(uv_poll_t* handle, int status, int events);
@@ -83,7 +84,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   int write_errno_ = 0;     // first error of a background flush, reported by the next send
   uint64_t max_message_;
   int64_t spin_max_ns_ = 0, spin_cur_ns_ = 0;  // see NextBlocking
-  int64_t aspin_cur_ns_ = 0, spin_until_ns_ = 0;  // see StartLoopSpin
+  int64_t aspin_cur_ns_ = 0, spin_start_ns_ = 0, spin_until_ns_ = 0;  // see StartLoopSpin
   bool spinning_ = false;
   uv_idle_t* idle_ = nullptr;
 
