@@ -49,6 +49,29 @@ describe('identity', () => {
     expect(JSON.parse(out)).toEqual({ during: ['slow'], after: 0 });
   });
 
+  it('env and execArgv reach the child, with either start method', async () => {
+    const out = await runNodeOk(`
+      import { Process, Pipe, setStartMethod } from LIB;
+      const results = [];
+      for (const method of ['spawn', 'forkserver']) {
+        setStartMethod(method, { force: true });
+        const [a, b] = Pipe();
+        const p = new Process({
+          target: (c) => c.send({ v: process.env.MP_TEST_VAR ?? null, argv: process.execArgv }),
+          args: [b], env: { ...process.env, MP_TEST_VAR: method }, execArgv: ['--max-old-space-size=123'],
+        });
+        p.start();
+        results.push(await a.recv());
+        await p.join();
+      }
+      console.log(JSON.stringify(results));
+    `);
+    expect(JSON.parse(out)).toEqual([
+      { v: 'spawn', argv: ['--max-old-space-size=123'] },
+      { v: 'forkserver', argv: ['--max-old-space-size=123'] },
+    ]);
+  });
+
   it("the child's stdout and stderr are the parent's", async () => {
     const out = await runNodeOk(`
       import { Process } from LIB;
