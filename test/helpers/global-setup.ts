@@ -1,6 +1,7 @@
 // Suite-wide leak check: after all tests, nothing of ours may be left in /dev/shm and no
 // child process started by a test (they carry MARKER in their argv) may still run.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { MARKER } from './marker.js';
 
 function shmEntries(): Set<string> {
@@ -38,6 +39,9 @@ export async function teardown(): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
     children = leftoverChildren();
   }
+  // The snippet files children ran (test/helpers/child.ts); a worker that vitest ended may not
+  // have removed its own.
+  rmSync(join(resolve(import.meta.dirname, '..', '..'), '.tmp'), { recursive: true, force: true });
   const leaked = [...shmEntries()].filter((e) => !before.has(e));
   const problems: string[] = [];
   if (leaked.length) problems.push(`left in /dev/shm: ${leaked.join(', ')}`);
