@@ -6,6 +6,7 @@
       "target_name": "multiproc",
       "sources": [
         "native/addon.cc",
+        "native/bufpool.cc",
         "native/channel.cc",
         "native/process.cc"
       ],

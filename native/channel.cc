@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <string>
 
+#include "bufpool.h"
 #include "instance.h"
 
 namespace multiproc {
@@ -455,14 +456,21 @@ Channel::Got Channel::Next(Napi::Env env, uint64_t max_len, Frame* f) {
           }
           if (size >= kBigFrame) {
             // Allocated only now that the length passed max_len: a hostile prefix costs nothing.
-            Napi::Buffer<char> b;
-            try {
-              b = Napi::Buffer<char>::New(env, size);
-            } catch (const Napi::Error&) {
-              FailFrame(env, "cannot allocate a buffer for a message of " + std::to_string(size) + " bytes");
+            // Where it goes depends on who took the last large message: recvBytesInto copies it
+            // out, so a recycled block serves (its pages stay mapped); recvBytes hands the memory
+            // itself to JS, so a Node Buffer serves (V8 accounts for it and frees it in time).
+            if (big_into_) {
+              big_data_ = PoolAlloc(size, &big_cap_);
+            } else {
+              try {
+                Napi::Buffer<char> b = Napi::Buffer<char>::New(env, size);
+                big_node_ = Napi::Persistent(b);
+                big_data_ = b.Data();
+              } catch (const Napi::Error&) {
+                big_data_ = nullptr;
+              }
             }
-            big_ = Napi::Persistent(b);
-            big_data_ = b.Data();
+            if (!big_data_) FailFrame(env, "cannot allocate memory for a message of " + std::to_string(size) + " bytes");
             big_size_ = size;
             big_have_ = std::min<size_t>(avail - hlen, size);
             memcpy(big_data_, p + hlen, big_have_);
@@ -486,8 +494,7 @@ Channel::Got Channel::Next(Napi::Env env, uint64_t max_len, Frame* f) {
 
 void Channel::Consume(const Frame& f) {
   if (f.big) {
-    big_.Reset();
-    big_data_ = nullptr;
+    ReleaseBig();  // (nothing left if TakeBuffer handed it to JS)
     big_size_ = big_have_ = 0;
   } else {
     rpos_ += frame_len_;
@@ -496,7 +503,19 @@ void Channel::Consume(const Frame& f) {
 }
 
 Napi::Value Channel::TakeBuffer(Napi::Env env, const Frame& f) {
-  Napi::Value v = f.big ? Napi::Value(big_.Value()) : Napi::Value(Napi::Buffer<char>::Copy(env, f.data, f.size));
+  Napi::Value v;
+  if (f.big) {
+    if (!big_node_.IsEmpty()) {
+      v = big_node_.Value();  // the Buffer itself goes to JS: nothing is left to release
+      big_node_.Reset();
+      big_data_ = nullptr;
+    } else {
+      v = Napi::Buffer<char>::Copy(env, f.data, f.size);
+    }
+    big_into_ = false;
+  } else {
+    v = Napi::Buffer<char>::Copy(env, f.data, f.size);
+  }
   Consume(f);
   return v;
 }
@@ -598,6 +617,7 @@ Napi::Value Channel::RecvInto(const Napi::CallbackInfo& info) {
     case Got::kFrame:
       if (f.size > room) return TakeBuffer(env, f);
       memcpy(base + off, f.data, f.size);
+      if (f.big) big_into_ = true;
       Consume(f);
       return Napi::Number::New(env, double(f.size));
     case Got::kNone: return env.Null();
@@ -638,8 +658,7 @@ Napi::Value Channel::Close(const Napi::CallbackInfo& info) {
   if (closed_) return info.Env().Undefined();
   closed_ = true;
   watch_read_ = false;
-  big_.Reset();
-  big_data_ = nullptr;
+  ReleaseBig();
   // Queued output lingers until written (or the peer goes), as a socket's end() would.
   if (out_.empty()) CloseNow();
   else UpdateWatcher();
@@ -718,6 +737,14 @@ void Channel::StopLoopSpin() {
 void Channel::OnIdle(uv_idle_t* handle) {
   auto* self = static_cast<Channel*>(handle->data);
   if (self && NowNs() >= self->spin_until_ns_) self->StopLoopSpin();
+}
+
+// Drops the frame being assembled (or what is left of one that was taken).
+void Channel::ReleaseBig() {
+  if (!big_node_.IsEmpty()) big_node_.Reset();
+  else PoolFree(big_data_, big_cap_);
+  big_data_ = nullptr;
+  big_size_ = big_have_ = 0;
 }
 
 bool Channel::CanReadAhead() const {
@@ -822,6 +849,8 @@ void Channel::CloseNow() {
   for (int fd : rx_fds_)
     if (fd >= 0) close(fd);
   rx_fds_.clear();
+  if (big_node_.IsEmpty()) PoolFree(big_data_, big_cap_);  // a Node Buffer goes with the reference
+  big_data_ = nullptr;
   // close() must not be retried on EINTR on Linux: the fd is released either way.
   if (fd_ >= 0) close(fd_);
   if (held_) {

@@ -31,7 +31,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   struct Frame {
     const char* data;
     size_t size;
-    bool big;  // lives in big_ (a Node Buffer), not in rbuf_
+    bool big;  // lives in big_data_, not in rbuf_
   };
   enum class Got { kFrame, kNone, kEof };
 
@@ -66,6 +66,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   void UpdateWatcher();
   void DropOutput();
   bool CanReadAhead() const;
+  void ReleaseBig();
   void StartLoopSpin();
   void StopLoopSpin();
   void AdaptSpin(int64_t* cur, int64_t waited) const;
@@ -92,9 +93,10 @@ class Channel : public Napi::ObjectWrap<Channel> {
   // straight into a Node Buffer of their exact size (big_).
   std::unique_ptr<char[]> rbuf_;  // kReadBuf bytes once something was read
   size_t rpos_ = 0, rlen_ = 0, frame_len_ = 0;
-  Napi::Reference<Napi::Buffer<char>> big_;
-  char* big_data_ = nullptr;
-  size_t big_size_ = 0, big_have_ = 0;
+  char* big_data_ = nullptr;  // a PoolAlloc block of big_cap_ bytes, or big_node_'s memory
+  Napi::Reference<Napi::Buffer<char>> big_node_;
+  bool big_into_ = false;     // the last large message went to recvInto (see Next)
+  size_t big_size_ = 0, big_have_ = 0, big_cap_ = 0;
 
   // fds received with SCM_RIGHTS, in arrival order, until a decoded message takes them.
   std::deque<int> rx_fds_;

@@ -77,6 +77,29 @@ describe('recvBytesInto', () => {
     b.close();
   });
 
+  it('large messages arrive intact whichever receive takes them, switching back and forth', async () => {
+    const [a, b] = Pipe();
+    const target = Buffer.alloc(300 * 1024);
+    const sizes = [64 * 1024, 100 * 1024, 40 * 1024, 256 * 1024, 64 * 1024, 33 * 1024];
+    const kinds = ['into', 'into', 'bytes', 'into', 'bytes', 'bytes', 'into', 'async', 'into'];
+    for (let i = 0; i < kinds.length; i++) {
+      const size = sizes[i % sizes.length]!;
+      const msg = Buffer.alloc(size, i + 1);
+      msg[size - 1] = 0xee;
+      a.sendBytes(msg);
+      let got: Buffer;
+      if (kinds[i] === 'into') {
+        const n = b.recvBytesIntoSync(target, 7);
+        got = Buffer.from(target.subarray(7, 7 + n));
+      } else {
+        got = kinds[i] === 'bytes' ? b.recvBytesSync() : await b.recvBytes();
+      }
+      expect(got.equals(msg)).toBe(true);
+    }
+    a.close();
+    b.close();
+  });
+
   it('throws BufferTooShort holding the message when it does not fit, and stays usable', async () => {
     const [a, b] = Pipe();
     a.sendBytes(Buffer.from('too long'));
