@@ -288,3 +288,14 @@ export function othersLoad() {
     return Math.max(0, (b.busy - a.busy - (b.ours - a.ours)) / span); // CPUs busy on average
   };
 }
+
+/** Runs a python3 peer script with `cfg` (JSON in argv); its last stdout line as JSON, or { skipped: why }. */
+export async function runPythonPeer(script, cfg) {
+  const child = spawnTracked('python3', [script, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = await ended(child, 120_000);
+  if (r.code !== 0) {
+    const why = /ENOENT/.test(r.stderr) ? 'python3 not found' : `python3 failed (${r.code ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`;
+    return { skipped: why };
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}

@@ -5,6 +5,7 @@ import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  runPythonPeer,
   LIB_URL, PEERS, ROUNDS, combineRate, combineRtt, compileC, ended, fmtMBs, fmtRate, fmtRatio, fmtUs,
   inRounds, now, percentiles, spawnTracked, track,
 } from './common.mjs';
@@ -222,15 +223,7 @@ async function forkOneway(serialization, payload) {
 // ---- CPython and C ----
 
 /** Runs py_pipe.py with `cfg`; its JSON, or { skipped: why }. */
-export async function python(cfg) {
-  const child = spawnTracked('python3', [PY_PEER, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const r = await ended(child, 120_000);
-  if (r.code !== 0) {
-    const why = /ENOENT/.test(r.stderr) ? 'python3 not found' : `python3 failed (${r.code ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`;
-    return { skipped: why };
-  }
-  return JSON.parse(r.stdout.trim().split('\n').pop());
-}
+export const python = (cfg) => runPythonPeer(PY_PEER, cfg);
 
 /** The C floor over a socketpair (bench/peers/rtt_floor.c, compiled into a temp dir). */
 let cBin;

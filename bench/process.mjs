@@ -6,6 +6,7 @@ import { fork } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  runPythonPeer,
   PEERS, ROUNDS, compileC, ended, fmtRatio, inRounds, now, percentiles, sleep, spawnTracked, track,
 } from './common.mjs';
 import { loadLib } from './pipe.mjs';
@@ -190,15 +191,7 @@ async function forkStarts(n) {
 
 // ---- CPython and C ----
 
-async function python(n) {
-  const child = spawnTracked('python3', [PY_PROCESS, JSON.stringify({ warm: WARMUP, n })], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const r = await ended(child, 120_000);
-  if (r.code !== 0) {
-    const why = /ENOENT/.test(r.stderr) ? 'python3 not found' : `python3 failed (${r.code ?? r.signal}): ${r.stderr.trim().split('\n').pop()}`;
-    return { skipped: why };
-  }
-  return JSON.parse(r.stdout.trim().split('\n').pop());
-}
+const python = (n) => runPythonPeer(PY_PROCESS, { warm: WARMUP, n });
 
 let cBin;
 async function cFloor(n) {
