@@ -295,12 +295,13 @@ export class Process {
 }
 
 function encodeStart(message: StartMessage, name: string, fds: number[]): Buffer {
+  const label = `Process ${name}: cannot start`;
   try {
-    return encode(message, `Process(${name}).start: message`, fds);
+    return encode(message, label, fds);
   } catch (e) {
-    if (e instanceof TypeError) {
-      // Name the argument rather than the internal message field.
-      throw new TypeError(e.message.replace(/message\.args/g, 'args').replace(/^.*?: /, `Process ${name}: cannot start: `), { cause: e });
+    if (e instanceof TypeError && e.message.startsWith(label)) {
+      // Name the argument as the caller wrote it, not as a field of our start message.
+      throw new TypeError(e.message.replace(/\bmsg\.args\b/g, 'args'), { cause: e });
     }
     throw e;
   }

@@ -87,7 +87,7 @@ describe('targets', () => {
     expect(errs[1]).toMatch(/a class cannot be a target/);
     expect(errs[2]).toMatch(/target must be a function or \{ module, name \}, got number/);
     expect(errs[3]).toMatch(/target.module must be a file path/);
-    expect(errs[4]).toMatch(/Process Bad: cannot start: .*args\[1\]\.cb/);
+    expect(errs[4]).toBe('Process Bad: cannot start: cannot send value at args[1].cb (a function): messages must be structured-clonable (see v8.serialize)');
     expect(pid).toBe(null);
   });
 
