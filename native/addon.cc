@@ -7,10 +7,31 @@ namespace multiproc {
 
 Instance& GetInstance(Napi::Env env) { return *env.GetInstanceData<Instance>(); }
 
-static void Teardown(Instance* inst) {
+void Instance::CloseHandle(uv_handle_t* h) {
+  closing++;
+  h->data = this;
+  uv_close(h, [](uv_handle_t* handle) {
+    auto* inst = static_cast<Instance*>(handle->data);
+    // Every handle we close is a uv_poll_t or uv_idle_t allocated with new.
+    if (handle->type == UV_POLL) delete reinterpret_cast<uv_poll_t*>(handle);
+    else delete reinterpret_cast<uv_idle_t*>(handle);
+    if (--inst->closing == 0 && inst->teardown) {
+      napi_async_cleanup_hook_handle done = inst->teardown;
+      inst->teardown = nullptr;
+      napi_remove_async_cleanup_hook(done);
+    }
+  });
+}
+
+// The environment ends: close every channel now, and let it go on once libuv has run all
+// the close callbacks (an async cleanup hook, so that they run before the addon is unloaded).
+static void Teardown(napi_async_cleanup_hook_handle done, void* arg) {
+  auto* inst = static_cast<Instance*>(arg);
   // Copy: Channel::Shutdown erases itself from the set.
   std::vector<Channel*> all(inst->live.begin(), inst->live.end());
   for (Channel* ch : all) ch->Shutdown();
+  if (inst->closing == 0) napi_remove_async_cleanup_hook(done);
+  else inst->teardown = done;
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -22,7 +43,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(inst);
   // Runs before the loop of a worker thread or the main thread goes away; the instance
   // data itself is freed by Node after the cleanup hooks.
-  env.AddCleanupHook(Teardown, inst);
+  if (napi_add_async_cleanup_hook(env, Teardown, inst, nullptr) != napi_ok) {
+    NAPI_THROW(Napi::Error::New(env, "multiproc: cannot register the environment's cleanup"), exports);
+  }
   Channel::Init(env, exports);
   InitProcess(env, exports);
   return exports;

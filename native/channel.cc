@@ -380,6 +380,15 @@ bool Channel::Flush() {
 // ---- receiving ----
 
 ssize_t Channel::ReadSome(Napi::Env env) {
+  int err = 0;
+  ssize_t n = ReadSome(&err);
+  if (err) throw ErrnoError(env, "read", err);
+  return n;
+}
+
+// Reads what fits: n > 0 bytes, 0 at EOF, -1 when nothing is there (or `*err` on an error).
+// Touches no JS, so the loop's callbacks can use it while their environment is going away.
+ssize_t Channel::ReadSome(int* err) {
   char* dst;
   size_t room;
   if (big_data_) {
@@ -405,7 +414,8 @@ ssize_t Channel::ReadSome(Napi::Env env) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
       if (errno == ECONNRESET) return 0;  // the peer died with unread data: same as EOF for us
-      throw ErrnoError(env, "read", errno);
+      *err = errno;
+      return -1;
     }
     if (big_data_) big_have_ += size_t(n);
     else rlen_ += size_t(n);
@@ -799,13 +809,9 @@ void Channel::OnPoll(uv_poll_t* handle, int status, int events) {
   if ((events & UV_WRITABLE) && !self->out_.empty()) self->Flush();
   if ((events & UV_READABLE) && !self->watch_read_ && !self->fd_closed_) {
     // Nobody waits: read ahead what fits (it stops the watcher once the buffer is full or at EOF).
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    try {
-      if (self->ReadSome(env) == 0) self->eof_ = true;
-    } catch (const Napi::Error&) {
-      self->armed_ = false;  // the next receive meets the error itself
-    }
+    int err = 0;
+    if (self->ReadSome(&err) == 0) self->eof_ = true;
+    if (err) self->armed_ = false;  // the next receive meets the error itself
     self->UpdateWatcher();
     return;
   }
@@ -815,19 +821,30 @@ void Channel::OnPoll(uv_poll_t* handle, int status, int events) {
     self->AdaptSpin(&self->aspin_cur_ns_, NowNs() - self->spin_start_ns_);
     self->spin_start_ns_ = 0;
   }
-  if ((events & UV_READABLE) && self->watch_read_ && !self->on_readable_.IsEmpty()) {
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    Napi::Function cb = self->on_readable_.Value();
-    if (cb.IsEmpty()) return;
-    try {
-      cb.MakeCallback(self->Value(), {}, *self->async_ctx_);
-    } catch (const Napi::Error& e) {
-      // The JS side resolves promises and does not throw; if it does, it is a bug of ours
-      // and belongs to the process's uncaughtException path, not to the loop.
-      napi_fatal_exception(env, e.Value());
+  if ((events & UV_READABLE) && self->watch_read_ && !self->on_readable_.IsEmpty()) self->CallReadable();
+}
+
+// Calls the JS side from the loop with plain Node-API calls: node-addon-api's wrappers treat a
+// failure as fatal, and calls do fail while a worker thread's environment is being torn down.
+void Channel::CallReadable() {
+  napi_env env = Env();
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn = nullptr, recv = nullptr, result;
+  if (napi_get_reference_value(env, on_readable_, &fn) == napi_ok && fn &&
+      napi_get_reference_value(env, static_cast<napi_ref>(*static_cast<Napi::Reference<Napi::Object>*>(this)), &recv) == napi_ok && recv) {
+    napi_status st = napi_make_callback(env, *async_ctx_, recv, fn, 0, nullptr, &result);
+    if (st == napi_pending_exception) {
+      // The JS side only settles promises and does not throw; an Error here is a bug of ours
+      // and belongs to the process's uncaughtException path. Anything else is the environment
+      // stopping (terminated worker), where there is nobody left to tell.
+      napi_value exc;
+      bool is_error = false;
+      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && napi_is_error(env, exc, &is_error) == napi_ok && is_error)
+        napi_fatal_exception(env, exc);
     }
   }
+  napi_close_handle_scope(env, scope);
 }
 
 void Channel::CloseNow() {
@@ -835,15 +852,13 @@ void Channel::CloseNow() {
   fd_closed_ = true;
   inst_->pending_writers.erase(this);
   if (poll_) {
-    poll_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    inst_->CloseHandle(reinterpret_cast<uv_handle_t*>(poll_));
     poll_ = nullptr;
     poll_events_ = 0;
   }
   if (idle_) {
     spinning_ = false;
-    idle_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(idle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+    inst_->CloseHandle(reinterpret_cast<uv_handle_t*>(idle_));
     idle_ = nullptr;
   }
   for (int fd : rx_fds_)

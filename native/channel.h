@@ -54,6 +54,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
   void Consume(const Frame& f);
   Napi::Value TakeBuffer(Napi::Env env, const Frame& f);
   ssize_t ReadSome(Napi::Env env);
+  ssize_t ReadSome(int* err);
+  void CallReadable();
   ssize_t ReadNow(char* dst, size_t room);
   ssize_t WriteNow(iovec* iov, int cnt, const int* fds = nullptr, size_t nfds = 0);
   // Blocks in poll() until the fd is readable or the time is out; meanwhile flushes the

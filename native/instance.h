@@ -18,6 +18,13 @@ struct Instance {
   std::unordered_set<Channel*> pending_writers;
   // Every live channel, so an environment that ends closes its fds and poll handles.
   std::unordered_set<Channel*> live;
+
+  // Closes a handle (allocated with new) and frees it once libuv is done with it. An ending
+  // environment waits for these (see Teardown in addon.cc): Node may unload the addon right
+  // after, and a close callback must not run in unmapped code.
+  void CloseHandle(uv_handle_t* h);
+  size_t closing = 0;
+  napi_async_cleanup_hook_handle teardown = nullptr;  // set while the environment ends
 };
 
 Instance& GetInstance(Napi::Env env);
