@@ -91,7 +91,10 @@ class Encoder {
   private seen: (object | undefined)[] = [];
   private nseen = 0;
   private seenSet = new Set<object>(); // in use once nseen reaches LINEAR_SEEN
-  private ctx: ReduceContext | null = null; // for the handles of the message being encoded
+  // For the handles of the message being encoded; the context is made only if one is met.
+  private label: string | undefined;
+  private fds: number[] | undefined;
+  private ctx: ReduceContext | null = null;
 
   constructor(size: number) {
     this.buf = alloc(size);
@@ -106,8 +109,8 @@ class Encoder {
     this.pos = 0;
     this.depth = 0;
     this.polluted = prototypePolluted();
-    const ctx = reduceContext(label, fds);
-    this.ctx = ctx;
+    this.label = label;
+    this.fds = fds;
     const base = fds?.length ?? 0;
     try {
       this.ensure(1);
@@ -116,9 +119,10 @@ class Encoder {
     } catch (e) {
       if (e !== FALLBACK) throw e;
       if (fds) fds.length = base; // the compact attempt's fds are collected again
-      return viaV8(value, label, ctx, fds, base);
+      return viaV8(value, label, fds, base);
     } finally {
       this.ctx = null;
+      this.fds = undefined;
       this.forget();
     }
     const k = (fds?.length ?? 0) - base;
@@ -323,7 +327,7 @@ class Encoder {
   }
 
   private handle(o: object, r: Reducer): void {
-    const state = r.reduce(o, this.ctx!);
+    const state = r.reduce(o, (this.ctx ??= reduceContext(this.label, this.fds)));
     this.ensure(1);
     this.buf[this.pos++] = T_HANDLE;
     this.string(r.type);
@@ -434,12 +438,12 @@ function reduceContext(label: string | undefined, fds: number[] | undefined): Re
   };
 }
 
-function viaV8(value: unknown, label: string | undefined, ctx: ReduceContext, fds: number[] | undefined, base: number): Buffer {
+function viaV8(value: unknown, label: string | undefined, fds: number[] | undefined, base: number): Buffer {
   // Handles must not reach v8 as plain objects: swap them for markers first.
   const handles = holdsHandles(value);
   let bytes: Buffer;
   try {
-    bytes = v8.serialize(handles ? markHandles(value, ctx) : value);
+    bytes = v8.serialize(handles ? markHandles(value, reduceContext(label, fds)) : value);
   } catch (err) {
     throw explain(value, label, err);
   }

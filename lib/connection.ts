@@ -128,7 +128,13 @@ export class Connection {
 
   /** Receives the next message. */
   recv(): Promise<unknown> {
-    return this.#receive('recv', undefined, (r) => decode(this.#settleBytes('recv', r), this.#takeFds));
+    return this.#receive(() => {
+      const ch = this.#open('recv', 'r');
+      return {
+        read: (first) => this.#call('recv', () => ch.recv(0, undefined, first)),
+        settle: (r) => decode(this.#settleBytes('recv', r), this.#takeFds),
+      };
+    });
   }
 
   /** Receives the next message as bytes, blocking the thread. A longer message than `maxLength` closes the connection and throws. */
@@ -140,7 +146,14 @@ export class Connection {
 
   /** Receives the next message as bytes. */
   recvBytes(maxLength?: number): Promise<Buffer> {
-    return this.#receive('recvBytes', maxLength, (r) => this.#settleBytes('recvBytes', r));
+    return this.#receive(() => {
+      const ch = this.#open('recvBytes', 'r');
+      const max = this.#maxLengthArg('recvBytes', maxLength);
+      return {
+        read: (first) => this.#call('recvBytes', () => ch.recv(0, max, first)),
+        settle: (r) => this.#settleBytes('recvBytes', r),
+      };
+    });
   }
 
   /** Receives the next message into `buf` at byte `offset`, blocking the thread; returns its size. */
@@ -152,18 +165,13 @@ export class Connection {
 
   /** Receives the next message into `buf` at byte `offset`; resolves to its size. */
   recvBytesInto(buf: ArrayBufferView | ArrayBuffer, offset = 0): Promise<number> {
-    let ch: NativeChannel, bytes: Uint8Array;
-    try {
-      ch = this.#open('recvBytesInto', 'r');
-      bytes = this.#intoArgs('recvBytesInto', buf, offset);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.#enqueue<number>((resolve, first) => {
-      const r = this.#call('recvBytesInto', () => ch.recvInto(bytes, offset, 0, first));
-      if (r === null) return false;
-      resolve(this.#settleInto('recvBytesInto', r, bytes, offset));
-      return true;
+    return this.#receive(() => {
+      const ch = this.#open('recvBytesInto', 'r');
+      const bytes = this.#intoArgs('recvBytesInto', buf, offset);
+      return {
+        read: (first) => this.#call('recvBytesInto', () => ch.recvInto(bytes, offset, 0, first)),
+        settle: (r) => this.#settleInto('recvBytesInto', r, bytes, offset),
+      };
     });
   }
 
@@ -176,9 +184,9 @@ export class Connection {
 
   /** Whether a message (or EOF) is ready, waiting up to `timeoutMs` (`null`/`Infinity`: forever). */
   poll(timeoutMs: number | null = 0): Promise<boolean> {
-    let ch: NativeChannel, t: number;
+    let t: number;
     try {
-      ch = this.#open('poll', 'r');
+      const ch = this.#open('poll', 'r');
       t = timeoutArg(timeoutMs, 'Connection.poll');
       if (this.#waiters.length === 0) {
         const ready = this.#call('poll', () => ch.poll(0));
@@ -189,22 +197,25 @@ export class Connection {
     } catch (e) {
       return Promise.reject(e);
     }
-    let timer: NodeJS.Timeout | undefined;
-    const waiter = this.#enqueueWaiter<boolean>((resolve) => {
-      if (!this.#call('poll', () => ch.poll(0))) return false;
-      clearTimeout(timer);
-      resolve(true);
-      return true;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const cancel = this.#watchReadable(
+        () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+        (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+      if (t >= 0) {
+        timer = setTimeout(() => {
+          cancel();
+          resolve(false);
+        }, t);
+      }
     });
-    if (t >= 0) {
-      timer = setTimeout(() => {
-        const i = this.#waiters.indexOf(waiter.entry);
-        if (i >= 0) this.#waiters.splice(i, 1);
-        if (this.#waiters.length === 0) this.#watch(false);
-        waiter.resolve(false);
-      }, t);
-    }
-    return waiter.promise;
   }
 
   /** Closes this end; messages already sent are still delivered. Pending receives reject. Idempotent. */
@@ -283,28 +294,38 @@ export class Connection {
   [kWaitable](): WaitHandle {
     return {
       ready: () => this.#ch === null || this.#call('poll', () => this.#ch!.poll(0)),
-      watch: (cb) => {
-        if (!this.#ch) {
-          queueMicrotask(cb);
-          return () => {};
+      watch: (cb) => this.#watchReadable(cb, cb),
+    };
+  }
+
+  /**
+   * Calls `ready` once a message (or EOF) is there for a waiter queued now, leaving it unread,
+   * or `fail` if the connection fails or closes first. Returns a canceller.
+   */
+  #watchReadable(ready: () => void, fail: (e: unknown) => void): () => void {
+    if (!this.#ch) {
+      queueMicrotask(() => fail(this.#closedError('poll')));
+      return () => {};
+    }
+    const entry: Waiter = {
+      take: () => {
+        try {
+          if (!this.#call('poll', () => this.#ch!.poll(0))) return false;
+        } catch (e) {
+          queueMicrotask(() => fail(e));
+          return true;
         }
-        // A waiter that never settles by itself: it reports readiness and leaves the data.
-        const entry: Waiter = {
-          take: () => {
-            if (!this.#ch!.poll(0)) return false;
-            queueMicrotask(cb);
-            return true;
-          },
-          fail: () => queueMicrotask(cb),
-        };
-        this.#waiters.push(entry);
-        this.#watch(true);
-        return () => {
-          const i = this.#waiters.indexOf(entry);
-          if (i >= 0) this.#waiters.splice(i, 1);
-          if (this.#waiters.length === 0) this.#watch(false);
-        };
+        queueMicrotask(ready);
+        return true;
       },
+      fail: (e) => queueMicrotask(() => fail(e)),
+    };
+    this.#waiters.push(entry);
+    this.#watch(true);
+    return () => {
+      const i = this.#waiters.indexOf(entry);
+      if (i >= 0) this.#waiters.splice(i, 1);
+      if (this.#waiters.length === 0) this.#watch(false);
     };
   }
 
@@ -340,55 +361,39 @@ export class Connection {
     throw new BufferTooShort(`Connection.${method}: a message of ${(r as Buffer).length} bytes does not fit in ${bytes.byteLength - offset} bytes from offset ${offset}; it is in error.data`, r as Buffer);
   }
 
-  /** An async receive of one frame, settled by `settle` (which may throw to reject). */
-  #receive<T>(method: string, maxLength: number | undefined, settle: (r: Buffer | undefined) => T): Promise<T> {
-    let ch: NativeChannel, max: number | undefined;
+  /**
+   * An async receive of one frame. `prepare` checks the call (a throw rejects) and returns how to
+   * read without blocking (`null`: nothing yet; `first`: the try before any waiting) and how to
+   * turn what was read into the result (a throw rejects).
+   */
+  #receive<R, T>(prepare: () => { read: (first: boolean) => R | null; settle: (r: R) => T }): Promise<T> {
+    let read: (first: boolean) => R | null, settle: (r: R) => T;
     try {
-      ch = this.#open(method, 'r');
-      max = this.#maxLengthArg(method, maxLength);
+      ({ read, settle } = prepare());
+      // Fast path: nothing queued before us and the message is already here.
+      if (this.#waiters.length === 0) {
+        const r = read(true);
+        if (r !== null) return Promise.resolve(settle(r));
+      }
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#enqueue<T>((resolve, first) => {
-      const r = this.#call(method, () => ch.recv(0, max, first));
-      if (r === null) return false;
-      resolve(settle(r));
-      return true;
-    });
-  }
-
-  #enqueue<T>(take: (resolve: (v: T) => void, first: boolean) => boolean): Promise<T> {
-    // Fast path: nothing queued before us and the message is already here.
-    if (this.#waiters.length === 0) {
-      let value!: T;
-      let done: boolean;
-      try {
-        done = take((v) => { value = v; }, true);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      if (done) return Promise.resolve(value);
-    }
-    return this.#enqueueWaiter(take).promise;
-  }
-
-  #enqueueWaiter<T>(take: (resolve: (v: T) => void, first: boolean) => boolean) {
-    let resolve!: (v: T) => void, reject!: (e: unknown) => void;
-    const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
-    const entry: Waiter = {
-      take: () => {
-        try {
-          return take(resolve, false);
-        } catch (e) {
-          reject(e);
+    return new Promise<T>((resolve, reject) => {
+      this.#waiters.push({
+        take: () => {
+          try {
+            const r = read(false);
+            if (r === null) return false;
+            resolve(settle(r));
+          } catch (e) {
+            reject(e);
+          }
           return true;
-        }
-      },
-      fail: reject,
-    };
-    this.#waiters.push(entry);
-    this.#watch(true);
-    return { promise, entry, resolve };
+        },
+        fail: reject,
+      });
+      this.#watch(true);
+    });
   }
 
   #watch(on: boolean): void {

@@ -505,7 +505,6 @@ Channel::Got Channel::Next(Napi::Env env, uint64_t max_len, Frame* f) {
 void Channel::Consume(const Frame& f) {
   if (f.big) {
     ReleaseBig();  // (nothing left if TakeBuffer handed it to JS)
-    big_size_ = big_have_ = 0;
   } else {
     rpos_ += frame_len_;
   }
