@@ -1,8 +1,8 @@
 // Suite-wide leak check: after all tests, nothing of ours may be left in /dev/shm and no
-// child process started by a test (they carry MARKER in their argv) may still run.
+// child process started by a test (MARKER in their argv, or this checkout's bootstrap) may still run.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { MARKER } from './marker.js';
+import { BOOTSTRAP_PATH, MARKER } from './marker.js';
 
 function shmEntries(): Set<string> {
   try {
@@ -18,7 +18,7 @@ export function leftoverChildren(): string[] {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      if (cmd.includes(MARKER)) found.push(`${pid}: ${cmd.slice(0, 200)}`);
+      if (cmd.includes(MARKER) || cmd.includes(BOOTSTRAP_PATH)) found.push(`${pid}: ${cmd.slice(0, 200)}`);
     } catch {
       // the process ended while we looked
     }
