@@ -10,3 +10,6 @@ export {
   Empty, Full, TimeoutError, BrokenBarrierError, AuthenticationError, ProcessError,
   EOFError, RemoteError, BufferTooShort, MultiprocError,
 } from './errors.js';
+export { Pool, ThreadPool, AsyncResult, IMapIterator } from './pool.js';
+export type { PoolOptions, ApplyOptions, MapOptions, MapAsyncOptions } from './pool.js';
+export { RemoteTraceback } from './pool-protocol.js';

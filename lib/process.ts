@@ -104,6 +104,7 @@ export class Process {
   #exitCode: number | null = null;
   #closed = false;
   #exitWaiters: (() => void)[] = [];
+  #keepAlive = 0; // exit waiters that keep this process alive
   #sentinel: Sentinel | null = null;
 
   constructor(options: ProcessOptions) {
@@ -257,19 +258,25 @@ export class Process {
     return `<Process name='${this.#name}' ${state}${this.#daemon ? ' daemon' : ''}>`;
   }
 
-  /** @internal Calls `cb` once the process has ended; returns a canceller. */
-  _onExit(cb: () => void): () => void {
+  /**
+   * @internal Calls `cb` once the process has ended; returns a canceller. `keepAlive: false`
+   * watches without keeping this process alive (a Pool's idle workers).
+   */
+  _onExit(cb: () => void, keepAlive = true): () => void {
     if (this.#exitCode !== null) {
       queueMicrotask(cb);
       return () => {};
     }
     this.#exitWaiters.push(cb);
     // Someone waits for it: even a daemon (unref'd) child now keeps this process alive.
-    this.#child?.ref();
+    if (keepAlive && this.#keepAlive++ === 0) this.#child?.ref();
+    let cancelled = false;
     return () => {
+      if (cancelled) return;
+      cancelled = true;
       const i = this.#exitWaiters.indexOf(cb);
       if (i >= 0) this.#exitWaiters.splice(i, 1);
-      if (this.#exitWaiters.length === 0 && this.#daemon) this.#child?.unref();
+      if (keepAlive && --this.#keepAlive === 0 && this.#daemon) this.#child?.unref();
     };
   }
 

@@ -1,0 +1,233 @@
+// A Pool worker: the loop that a pool's process (a Process target) or thread (lib/pool-thread.ts)
+// runs — take batches of tasks from the pool's Connection, run them in order, send results back.
+// The wire is described in lib/pool-protocol.ts.
+import './index.js'; // every type that travels registers its reducer, so task args can hold any of them
+import { threadId } from 'node:worker_threads';
+import { Connection } from './connection.js';
+import { encode } from './codec.js';
+import { EOFError } from './errors.js';
+import { explainTargetError, loadTarget, type TargetDesc } from './target.js';
+import {
+  K_APPLY, K_CHUNK, K_DEF, K_ONE, K_STAR, M_BATCH_ERROR, M_DYING, M_INIT_ERROR, M_READY, M_RESULTS,
+  S_ERROR, S_OK, S_THROWN, errorRecord, isErrorLike, type ErrorRecord, type InitMessage,
+} from './pool-protocol.js';
+
+// Results go back in batches: when no task is left to run, or after this many, or once the
+// oldest unsent one has waited this long — so a stream of tiny tasks costs few messages while
+// a slow task never holds back the results before it for long.
+const FLUSH_COUNT = 64;
+const FLUSH_MS = 0.2;
+
+type Loaded = { fn: Function; desc: TargetDesc } | { error: unknown; desc: TargetDesc };
+
+function cloneable(v: unknown): boolean {
+  try {
+    encode(v, undefined, []);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isPeerGone(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'EPIPE' || code === 'ECONNRESET';
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as PromiseLike<unknown>).then === 'function';
+}
+
+class Worker {
+  readonly #conn: Connection;
+  readonly #fns: (Loaded | undefined)[] = [];
+  #name = 'pool worker';
+  #entry = '';
+  #maxtasks = 0;
+  #done = 0;
+  /** Results not yet sent: [M_RESULTS, status, value, µs, ...]. */
+  #out: unknown[] = [M_RESULTS];
+  #firstUnsent = 0;
+  #running = false;
+  #finished = false;
+
+  constructor(conn: Connection) {
+    this.#conn = conn;
+  }
+
+  async run(): Promise<void> {
+    const conn = this.#conn;
+    let init: InitMessage;
+    try {
+      init = conn.recvSync() as InitMessage;
+    } catch (e) {
+      if (e instanceof EOFError) return this.#exit(0); // the pool went away before we started
+      throw e;
+    }
+    this.#name = init.name;
+    this.#entry = init.entry;
+    this.#maxtasks = init.maxtasks;
+    // A task that ends the worker (process.exit, a fatal error) leaves its results and which
+    // task it was in to the pool, which can then fail exactly that one.
+    process.on('exit', this.#onExit);
+    if (init.initializer) {
+      try {
+        const fn = await loadTarget(init.initializer, this.#entry);
+        await fn(...init.initargs);
+      } catch (e) {
+        this.#send([M_INIT_ERROR, this.#record(explainTargetError(e, init.initializer, `Pool ${this.#name}: initializer`))]);
+        await this.#drain();
+        return this.#exit(1);
+      }
+    }
+    this.#send([M_READY, process.pid, threadId]);
+    for (;;) {
+      if (this.#out.length > 1) this.#flush();
+      let batch: unknown[];
+      try {
+        batch = conn.recvSync() as unknown[];
+      } catch (e) {
+        if (e instanceof EOFError || conn.closed || isPeerGone(e)) break; // the pool closed us: done
+        this.#send([M_BATCH_ERROR, this.#record(e)]); // a batch that did not decode; the stream goes on
+        continue;
+      }
+      await this.#runBatch(batch);
+      if (this.#maxtasks > 0 && this.#done >= this.#maxtasks) break;
+    }
+    if (this.#out.length > 1) this.#flush();
+    await this.#drain();
+    this.#exit(0);
+  }
+
+  async #runBatch(batch: unknown[]): Promise<void> {
+    for (let i = 0; i < batch.length; i += 3) {
+      const kind = batch[i] as number;
+      const id = batch[i + 1] as number;
+      const payload = batch[i + 2];
+      if (kind === K_DEF) {
+        const desc = payload as TargetDesc;
+        try {
+          this.#fns[id] = { fn: await loadTarget(desc, this.#entry), desc };
+        } catch (error) {
+          this.#fns[id] = { error, desc };
+        }
+        continue;
+      }
+      const loaded = this.#fns[id];
+      this.#running = true;
+      const t0 = performance.now();
+      let status = S_OK;
+      let value: unknown;
+      try {
+        if (!loaded) throw new Error(`Pool ${this.#name}: task for unknown target #${id} (a bug of multiproc)`);
+        if ('error' in loaded) throw loaded.error;
+        const fn = loaded.fn;
+        switch (kind) {
+          case K_ONE:
+            value = fn(payload);
+            break;
+          case K_APPLY:
+            value = fn(...(payload as unknown[]));
+            break;
+          case K_CHUNK:
+          case K_STAR: {
+            const items = payload as unknown[];
+            const out = new Array<unknown>(items.length);
+            for (let j = 0; j < items.length; j++) {
+              let r = kind === K_CHUNK ? fn(items[j]) : fn(...(items[j] as unknown[]));
+              if (isThenable(r)) r = await r;
+              out[j] = r;
+            }
+            value = out;
+            break;
+          }
+          default:
+            throw new Error(`Pool ${this.#name}: unknown task kind ${kind} (a bug of multiproc)`);
+        }
+        if (isThenable(value)) value = await value;
+      } catch (e) {
+        const err = loaded ? explainTargetError(e, loaded.desc, `Pool ${this.#name}`) : e;
+        if (isErrorLike(err)) {
+          status = S_ERROR;
+          value = this.#record(err);
+        } else {
+          status = S_THROWN;
+          value = cloneable(err) ? err : String(err);
+        }
+      }
+      this.#running = false;
+      const t1 = performance.now();
+      const out = this.#out;
+      if (out.length === 1) this.#firstUnsent = t1;
+      out.push(status, value, Math.round((t1 - t0) * 1000));
+      this.#done++;
+      if (out.length >= 1 + 3 * FLUSH_COUNT || t1 - this.#firstUnsent >= FLUSH_MS) this.#flush();
+    }
+  }
+
+  #record(e: unknown): ErrorRecord {
+    return isErrorLike(e) ? errorRecord(e, cloneable) : { name: 'Error', message: String(e), stack: String(e) };
+  }
+
+  #flush(): void {
+    const out = this.#out;
+    this.#out = [M_RESULTS];
+    try {
+      this.#conn.send(out);
+    } catch (e) {
+      if (isPeerGone(e)) return; // the pool is gone: the next receive ends the loop
+      if (!(e instanceof TypeError)) throw e;
+      // A result that cannot travel fails its own task, not the whole batch.
+      for (let i = 1; i < out.length; i += 3) {
+        if (out[i] === S_ERROR || cloneable(out[i + 1])) continue;
+        let why = '';
+        try {
+          encode(out[i + 1], `Pool ${this.#name}`, []);
+        } catch (err) {
+          why = (err as Error).message.replace(/\bat msg\b/, 'at result');
+        }
+        out[i] = S_ERROR;
+        out[i + 1] = this.#record(new TypeError(`the task's result cannot be sent back to the pool: ${why}`));
+      }
+      this.#send(out);
+    }
+  }
+
+  /** Sends, ignoring a pool that is gone (the worker then ends at its next receive). */
+  #send(msg: unknown[]): void {
+    try {
+      this.#conn.send(msg);
+    } catch (e) {
+      if (!isPeerGone(e)) throw e;
+    }
+  }
+
+  /** Waits until what was sent has been taken by the kernel (a big result may still be queued). */
+  async #drain(): Promise<void> {
+    while (!this.#conn.closed && this.#conn.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 1));
+  }
+
+  readonly #onExit = (): void => {
+    if (this.#finished) return;
+    this.#finished = true;
+    try {
+      if (this.#out.length > 1) this.#conn.send(this.#out);
+      this.#conn.send([M_DYING, this.#running ? 1 : 0]);
+    } catch {
+      // the pool is gone, or a result cannot travel: it learns of our end from the EOF
+    }
+  };
+
+  #exit(code: number): void {
+    this.#finished = true;
+    process.exit(code);
+  }
+}
+
+/**
+ * The target of a Pool's worker processes (and the body of its threads): serves `conn` until the
+ * pool closes it, or for maxtasksperchild tasks.
+ */
+export async function poolWorker(conn: Connection): Promise<void> {
+  await new Worker(conn).run();
+}
