@@ -14,7 +14,10 @@
       "defines": [
         "NAPI_VERSION=9",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
-        "NAPI_CPP_EXCEPTIONS"
+        "NAPI_CPP_EXCEPTIONS",
+        # A worker thread being terminated cannot take a JS exception: without this, throwing
+        # one (an EOFError from a receive the termination ended) would abort the process.
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
