@@ -97,6 +97,18 @@ class ProcessWorker implements PoolWorkerHandle {
 }
 
 let threadCounter = 0;
+const liveThreads = new Set<ThreadWorker>();
+let exitHookInstalled = false;
+
+// When this process exits, Node ends its worker threads and waits for them; a thread blocked in
+// its receive would never notice. The EOF of its Connection wakes it.
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const t of liveThreads) t.conn.close();
+  });
+}
 
 class ThreadWorker implements PoolWorkerHandle {
   readonly conn: Connection;
@@ -123,10 +135,13 @@ class ThreadWorker implements PoolWorkerHandle {
     this.conn = ours;
     this.label = `ThreadPoolWorker-${++threadCounter} (thread ${w.threadId})`;
     w.unref();
+    liveThreads.add(this);
+    installExitHook();
     // An uncaught error ends the thread with exit code 1, which is what the pool reports; without
     // a listener it would be thrown in this thread instead.
     w.on('error', () => {});
     w.once('exit', (code) => {
+      liveThreads.delete(this);
       this.#code = code;
       this.ready();
       for (const x of this.#waiters.splice(0)) x.cb(code);

@@ -37,7 +37,7 @@ afterEach(async () => {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Child processes of this process, from /proc (what must be gone after a pool ends). */
+/** Running child processes of this process, from /proc (what must be gone after a pool ends). */
 export function childPids(): number[] {
   const out: number[] = [];
   for (const t of readdirSync('/proc/self/task')) {
@@ -47,5 +47,13 @@ export function childPids(): number[] {
       // the thread ended
     }
   }
-  return out;
+  // A child that has exited but is not reaped yet (libuv reaps on SIGCHLD, a moment later) is not running.
+  return out.filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  });
 }
