@@ -12,10 +12,13 @@ import {
   S_ERROR, S_OK, S_THROWN, errorRecord, isErrorLike, type ErrorRecord, type InitMessage,
 } from './pool-protocol.js';
 
-// Results go back in batches: when no task is left to run, or after this many, or once the
-// oldest unsent one has waited this long — so a stream of tiny tasks costs few messages while
-// a slow task never holds back the results before it for long.
-const FLUSH_COUNT = 64;
+/** As PACK_MIN in pool.ts: all-number chunk results of this length go back as a Float64Array. */
+const PACK_MIN = 16;
+
+// Results go back in batches: when no task is left to run (none here and none arrived), or
+// after this many, or once the oldest unsent one has waited this long — so a stream of tiny
+// tasks costs few messages while a slow task never holds back the results before it for long.
+const FLUSH_COUNT = 128;
 const FLUSH_MS = 0.2;
 
 type Loaded = { fn: Function; desc: TargetDesc } | { error: unknown; desc: TargetDesc };
@@ -82,7 +85,8 @@ class Worker {
     }
     this.#send([M_READY, process.pid, threadId]);
     for (;;) {
-      if (this.#out.length > 1) this.#flush();
+      // About to wait for tasks: send what we have first (unless more tasks are already here).
+      if (this.#out.length > 1 && !conn.pollSync(0)) this.#flush();
       let batch: unknown[];
       try {
         batch = conn.recvSync() as unknown[];
@@ -131,14 +135,18 @@ class Worker {
             break;
           case K_CHUNK:
           case K_STAR: {
-            const items = payload as unknown[];
-            const out = new Array<unknown>(items.length);
-            for (let j = 0; j < items.length; j++) {
+            // A chunk of numbers may come as a Float64Array (see packChunk in pool.ts): indexed alike.
+            const items = payload as ArrayLike<unknown>;
+            const n = items.length;
+            const out = new Array<unknown>(n);
+            let numbers = true;
+            for (let j = 0; j < n; j++) {
               let r = kind === K_CHUNK ? fn(items[j]) : fn(...(items[j] as unknown[]));
               if (isThenable(r)) r = await r;
               out[j] = r;
+              if (typeof r !== 'number') numbers = false;
             }
-            value = out;
+            value = numbers && n >= PACK_MIN ? Float64Array.from(out as number[]) : out;
             break;
           }
           default:

@@ -24,8 +24,15 @@ import {
 const TARGET_US = 1000;
 /** At most this many tasks outstanding on one worker. */
 const MAX_WINDOW = 512;
+/** Chunks of at least this many numbers travel as a Float64Array (see packChunk). */
+const PACK_MIN = 16;
 /** At most this many tasks in one message. */
-const BATCH_MAX = 128;
+const BATCH_MAX = 256;
+/**
+ * A busy worker is sent more only once it has room for this many more tasks (or the queue holds
+ * fewer): refilling a task at a time as results trickle in would cost a message per task.
+ */
+const REFILL_MIN = 32;
 /** What a task costs a worker besides running the target (decode, encode, bookkeeping), µs. */
 const TASK_OVERHEAD_US = 2;
 /** Workers that die before they are ready, in a row, before the pool gives up. */
@@ -242,7 +249,7 @@ class MapJob implements Job {
   }
   resolveTask(t: Task, value: unknown): void {
     if (t.kind === K_CHUNK || t.kind === K_STAR) {
-      const a = value as unknown[];
+      const a = value as ArrayLike<unknown>;
       const v = this.values;
       for (let i = 0, j = t.index; i < a.length; i++, j++) v[j] = a[i];
     } else {
@@ -317,7 +324,7 @@ interface Core {
   fed(): void;
 }
 
-type Outcome = { ok: true; values: unknown[] } | { ok: false; error: unknown };
+type Outcome = { ok: true; values: ArrayLike<unknown> } | { ok: false; error: unknown };
 
 /**
  * The iterator `imap` and `imapUnordered` return (Python's IMapIterator). It reads its input as
@@ -340,7 +347,7 @@ export class IMapIterator<R = unknown> implements AsyncIterableIterator<R>, Job 
   #failure: { error: unknown } | null = null; // terminate(), a broken pool: every next() rejects
   readonly #done = new Map<number, Outcome>(); // ordered: outcomes by task number
   readonly #ready: Outcome[] = []; // unordered: outcomes in completion order
-  #current: unknown[] | null = null;
+  #current: ArrayLike<unknown> | null = null;
   #pos = 0;
   readonly #waiters: { settle: () => boolean }[] = [];
 
@@ -411,7 +418,7 @@ export class IMapIterator<R = unknown> implements AsyncIterableIterator<R>, Job 
   }
 
   resolveTask(t: Task, value: unknown): void {
-    this.#arrive(t.index, { ok: true, values: this.#kind === K_CHUNK || this.#kind === K_STAR ? (value as unknown[]) : [value] });
+    this.#arrive(t.index, { ok: true, values: this.#kind === K_CHUNK || this.#kind === K_STAR ? (value as ArrayLike<unknown>) : [value] });
   }
 
   rejectTask(t: Task, error: unknown): void {
@@ -499,7 +506,7 @@ export class IMapIterator<R = unknown> implements AsyncIterableIterator<R>, Job 
   }
 
   #submit(items: unknown[]): void {
-    const payload = this.#chunksize === 1 ? items[0] : items;
+    const payload = this.#chunksize === 1 ? items[0] : this.#kind === K_CHUNK ? packChunk(items) : items;
     this.#core.enqueue(new Task(this, this.#kind, this.#fn, payload, this.#pulled++, items.length));
   }
 
@@ -766,7 +773,7 @@ export class Pool {
       const kind = star ? K_STAR : K_CHUNK;
       for (let i = 0; i < n; i += cs) {
         const chunk = items.slice(i, i + cs);
-        this.#enqueue(new Task(job, kind, fn, chunk, i, chunk.length));
+        this.#enqueue(new Task(job, kind, fn, star ? chunk : packChunk(chunk), i, chunk.length));
       }
     }
   }
@@ -859,10 +866,11 @@ export class Pool {
         continue;
       }
       const cost = this.#costOf(head);
+      const refill = cost * Math.min(q.length, REFILL_MIN);
       let best: Slot | null = null;
       let accepting = 0;
       for (const w of this.#workers) {
-        if (!this.#canTake(w, cost)) continue;
+        if (!this.#canTake(w, cost) || (w.outstanding.length > 0 && w.outCost + refill > TARGET_US)) continue;
         accepting++;
         if (!best || w.outCost < best.outCost || (w.outCost === best.outCost && w.outstanding.length < best.outstanding.length)) best = w;
       }
@@ -1221,6 +1229,18 @@ export class Pool {
     resolve();
   }
 
+  /** @internal What the scheduler holds now, for diagnosing a pool that seems stuck. */
+  [Symbol.for('multiproc.poolState')](): unknown {
+    return {
+      state: this.#state, broken: this.#broken?.message ?? null, queued: this.#queue.length, pending: this.#pending,
+      feeding: this.#feeding, joining: this.#joinResolve !== null,
+      workers: this.#workers.map((w) => ({
+        label: w.handle.label, exitCode: w.handle.exitCode(), ready: w.ready, reading: w.reading, gone: w.gone,
+        stopping: w.stopping, unusable: w.unusable, outstanding: w.outstanding.length, outCost: w.outCost, assigned: w.assigned,
+      })),
+    };
+  }
+
   /** Python's `with Pool() as p:` ends with terminate(): so does `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.terminate();
@@ -1234,6 +1254,17 @@ export class ThreadPool extends Pool {
 
 function terminatedError(what: string): Error {
   return new Error(`${what}.terminate: the pool was terminated before this task finished`);
+}
+
+/**
+ * A chunk of numbers travels as a Float64Array: the same numbers on the other side (a double holds
+ * any JS number exactly), copied as bytes rather than encoded one by one. The worker indexes it as
+ * it would the array, and sends all-number results back the same way.
+ */
+function packChunk(chunk: unknown[]): unknown[] | Float64Array {
+  if (chunk.length < PACK_MIN) return chunk;
+  for (let i = 0; i < chunk.length; i++) if (typeof chunk[i] !== 'number') return chunk;
+  return Float64Array.from(chunk as number[]);
 }
 
 /** Whether `iterable` is async; throws if it is neither kind. */

@@ -29,9 +29,13 @@ export function makePool(P: PoolClass, options: PoolOptions | number = 2): Pool 
   return p;
 }
 
-afterEach(async () => {
+afterEach(async (ctx) => {
   const all = [...made];
   made.clear();
+  if (ctx.task.result?.state === 'fail') {
+    // What each pool held when the test failed (a hang shows here).
+    for (const p of all) console.error('pool state:', JSON.stringify((p as unknown as Record<symbol, () => unknown>)[Symbol.for('multiproc.poolState')]!()));
+  }
   await Promise.all(all.map((p) => p.terminate()));
 });
 
