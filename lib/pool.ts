@@ -39,6 +39,10 @@ const TASK_OVERHEAD_US = 2;
 const BOOT_FAILURES = 3;
 /** After terminate(), how long a worker has to end on SIGTERM before it gets SIGKILL. */
 const TERMINATE_GRACE_MS = 1000;
+/** A worker that has ended gets this long for its EOF to arrive before the pool settles its tasks. */
+const EOF_GRACE_MS = 1000;
+/** A worker whose connection ended gets this long to exit before it is killed. */
+const EXIT_GRACE_MS = 2000;
 /** Tasks an imap may have read ahead of its consumer, per worker (backpressure). */
 const IMAP_AHEAD_PER_WORKER = 128;
 
@@ -1071,9 +1075,12 @@ export class Pool {
       this.#break(new ProcessError(`${this.#what}: cannot start a worker: ${(e as Error).message}`, { cause: e }));
       return;
     }
-    // An idle worker that dies is noticed (and replaced) without keeping this process alive.
+    // An idle worker that dies is noticed (and replaced) without keeping this process alive. A
+    // busy one is handled by its reader at EOF (after the results it sent before it ended); should
+    // that EOF not come (an fd kept open elsewhere), the exit settles it a moment later anyway.
     w.cancelExitWatch = handle.onExit(() => {
       if (!w.reading) void this.#lost(w);
+      else setTimeout(() => void this.#lost(w), EOF_GRACE_MS).unref();
     }, false);
     void this.#pump(w);
   }
@@ -1087,7 +1094,7 @@ export class Pool {
     if (h.exitCode() === null && err !== undefined && !(err instanceof EOFError) && !w.stopping) {
       h.kill(); // a connection we cannot read any more: the worker is of no use
     }
-    const code = h.exitCode() ?? (await new Promise<number>((res) => h.onExit(res, true)));
+    const code = h.exitCode() ?? (await this.#exitOf(h));
     h.release();
     const i = this.#workers.indexOf(w);
     if (i >= 0) this.#workers.splice(i, 1);
@@ -1103,6 +1110,20 @@ export class Pool {
     this.#updateKeepAlive();
     this.#checkJoined();
     if (this.#queue.length > 0) this.#dispatch();
+  }
+
+  /**
+   * The exit code of a worker whose connection ended: it is ending. One that lingers (it closed its
+   * end of the pipe but runs on) is killed after a grace period: it is of no use to the pool.
+   */
+  #exitOf(h: PoolWorkerHandle): Promise<number> {
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => h.kill(), EXIT_GRACE_MS);
+      h.onExit((code) => {
+        clearTimeout(timer);
+        resolve(code);
+      }, true);
+    });
   }
 
   /** The tasks a lost worker held: the one it was running fails, those it never started go back to the queue. */
