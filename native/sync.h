@@ -1,0 +1,69 @@
+// Waits on words in shared memory (native/sync.cc): the contended paths of locks and semaphores,
+// waits for a word to change, and the per-environment pool of waiter threads for async waits.
+#pragma once
+#include <napi.h>
+#include <pthread.h>
+#include <uv.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace multiproc {
+
+struct Instance;
+
+// One async wait: run on a waiter thread, completed on the environment's loop.
+struct WaitJob {
+  int kind;
+  std::atomic<int32_t>* base;  // inside the mapping that `buffer` keeps alive
+  int32_t a, b, c;
+  int64_t deadline_ns;  // absolute (CLOCK_MONOTONIC), -1 for none
+  int64_t spin_ns;
+  std::atomic<bool> cancel{false};
+  int result = 3;
+  uint32_t id = 0;
+  napi_ref buffer = nullptr;
+  napi_ref callback = nullptr;
+};
+
+// Waiter threads of one environment. Each pending async wait occupies one thread of ours (never
+// libuv's pool) parked in the kernel on the word; idle threads stay a while for the next wait.
+class WaitPool {
+ public:
+  explicit WaitPool(Instance* inst) : inst_(inst) {}
+  // Loop thread only.
+  uint32_t Submit(napi_env env, WaitJob* job);
+  void Cancel(uint32_t id);
+  // The environment ends: cancel everything, wait for the threads, close the loop handle.
+  void Shutdown(napi_env env);
+
+ private:
+  void ThreadMain();
+  void JoinExited();
+  static void OnDone(uv_async_t* h);
+  void Deliver();
+
+  Instance* inst_;
+  napi_env env_ = nullptr;
+  uv_async_t* async_ = nullptr;
+  napi_async_context async_ctx_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;       // jobs for idle threads; thread exits for Shutdown
+  std::deque<WaitJob*> queue_;
+  std::vector<WaitJob*> done_;
+  std::unordered_map<uint32_t, WaitJob*> pending_;  // loop thread only
+  uint32_t next_id_ = 0;
+  std::vector<pthread_t> threads_;  // started and not yet joined
+  std::vector<pthread_t> exited_;   // ended, to be joined
+  int idle_ = 0;
+  bool stopping_ = false;
+};
+
+void InitSync(Napi::Env env, Napi::Object exports);
+
+}  // namespace multiproc
