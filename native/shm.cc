@@ -119,6 +119,16 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
   }, new size_t(size));
 }
 
+// shmUnmap(buf): detaches a buffer made by shmMap, so that no view of it reaches the pages any
+// more (they read as empty); V8 then drops the backing store and the finalizer above unmaps it
+// (on the next turn of the loop). Idempotent.
+Napi::Value Unmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  if (!ab.IsDetached()) ab.Detach();
+  return env.Undefined();
+}
+
 // ---- the tracker ----
 //
 // A process that creates named segments gets one tracker: a child forked from here that reads
@@ -281,6 +291,7 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("shmUnlink", Napi::Function::New(env, Unlink, "shmUnlink"));
   exports.Set("shmSize", Napi::Function::New(env, Size, "shmSize"));
   exports.Set("shmMap", Napi::Function::New(env, Map, "shmMap"));
+  exports.Set("shmUnmap", Napi::Function::New(env, Unmap, "shmUnmap"));
   exports.Set("trackShm", Napi::Function::New(env, Track, "trackShm"));
   exports.Set("trackerPid", Napi::Function::New(env, TrackerPid, "trackerPid"));
 }
