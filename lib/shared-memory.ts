@@ -24,9 +24,6 @@ const NAME_PREFIX = 'mp_';
 // The tracker keeps names up to 249 bytes with the slash (native/shm.cc); NAME_MAX is 255.
 const MAX_NAME = 248;
 
-/** Names this process created and has not unlinked: registered with its tracker. */
-const tracked = new Set<string>();
-
 // The fd goes with the object when it is dropped without close() (the mapping goes with its buffer).
 const closer = new FinalizationRegistry<number>((fd) => {
   try {
@@ -116,7 +113,6 @@ export class SharedMemory {
           native.shmUnlink('/' + this.#name);
           throw e;
         }
-        tracked.add(this.#name);
       } else {
         try {
           this.#size = native.shmSize(this.#fd);
@@ -196,7 +192,8 @@ export class SharedMemory {
         // not there: nothing to undo
       }
     }
-    if (tracked.delete(this.#name)) native.trackShm('/' + this.#name, false);
+    // Any thread of this process may have registered it (the tracker is per process).
+    if (native.trackerPid() !== 0) native.trackShm('/' + this.#name, false);
   }
 
   /** @internal For the reducer: the fd while open. */

@@ -228,6 +228,7 @@ function lockMethodsMissing(name: string): Error {
 // ---- values ----
 
 const kParts = Symbol('parts');
+const kName = Symbol('name');
 
 /** A single C value in shared memory, without a lock (what `RawValue` returns). */
 export class RawSharedValue<T extends Typecode = Typecode> {
@@ -262,7 +263,7 @@ export class RawSharedValue<T extends Typecode = Typecode> {
   }
 
   /** @internal For messages. */
-  get name(): string {
+  get [kName](): string {
     return this.#name();
   }
 
@@ -280,37 +281,41 @@ export class RawSharedValue<T extends Typecode = Typecode> {
   }
 }
 
+/**
+ * What Value and SharedArray add to the raw objects (Python's `SynchronizedBase`): the lock, and
+ * shortcuts to it. Reads and writes do not take it (each is one aligned access); hold it around
+ * a read-modify-write such as `v.value += 1`.
+ */
+export interface Synchronized {
+  /** The lock guarding the value or array. */
+  getLock(): AnyLock;
+  acquire(options?: AcquireOptions): Promise<boolean>;
+  acquireSync(options?: AcquireOptions): boolean;
+  release(): void;
+}
+
+// One implementation for both classes (installed on their prototypes below).
+const synchronizedMethods: Synchronized & ThisType<{ [kParts]: Parts }> = {
+  getLock() {
+    return this[kParts].lock!;
+  },
+  acquire(options) {
+    return (this[kParts].lock as Lock).acquire(options);
+  },
+  acquireSync(options) {
+    return (this[kParts].lock as Lock).acquireSync(options);
+  },
+  release() {
+    this[kParts].lock!.release();
+  },
+};
+
 /** A C value in shared memory with a lock (what `Value` returns; Python's `Synchronized`). */
+export interface SynchronizedValue<T extends Typecode = Typecode> extends Synchronized {}
 export class SynchronizedValue<T extends Typecode = Typecode> extends RawSharedValue<T> {
-  readonly #lock: AnyLock;
-
-  /** @internal */
-  constructor(parts: Parts) {
-    super(parts);
-    this.#lock = parts.lock!;
-  }
-
-  /** The lock guarding the value: hold it around a read-modify-write such as `v.value += 1`. */
-  getLock(): AnyLock {
-    return this.#lock;
-  }
-
-  acquire(options?: AcquireOptions): Promise<boolean> {
-    return (this.#lock as Lock).acquire(options);
-  }
-
-  acquireSync(options?: AcquireOptions): boolean {
-    return (this.#lock as Lock).acquireSync(options);
-  }
-
-  release(): void {
-    this.#lock.release();
-  }
-
   /** The value without its lock (Python's `get_obj()`): the same shared memory. */
   getObj(): RawSharedValue<T> {
-    const p = this[kParts];
-    return new RawSharedValue<T>({ ...p, lock: null, own: false });
+    return new RawSharedValue<T>({ ...this[kParts], lock: null, own: false });
   }
 
   override toString(): string {
@@ -421,7 +426,7 @@ export class RawSharedArray<T extends Typecode = Typecode> {
   }
 
   /** @internal For messages. */
-  get name(): string {
+  get [kName](): string {
     return this.#name();
   }
 
@@ -460,31 +465,8 @@ export class RawSharedArray<T extends Typecode = Typecode> {
 }
 
 /** An array of C values in shared memory with a lock (what `SharedArray` returns; Python's `SynchronizedArray`). */
+export interface SynchronizedArray<T extends Typecode = Typecode> extends Synchronized {}
 export class SynchronizedArray<T extends Typecode = Typecode> extends RawSharedArray<T> {
-  readonly #lock: AnyLock;
-
-  /** @internal */
-  constructor(parts: Parts, length: number) {
-    super(parts, length);
-    this.#lock = parts.lock!;
-  }
-
-  getLock(): AnyLock {
-    return this.#lock;
-  }
-
-  acquire(options?: AcquireOptions): Promise<boolean> {
-    return (this.#lock as Lock).acquire(options);
-  }
-
-  acquireSync(options?: AcquireOptions): boolean {
-    return (this.#lock as Lock).acquireSync(options);
-  }
-
-  release(): void {
-    this.#lock.release();
-  }
-
   /** The array without its lock (Python's `get_obj()`): the same shared memory. */
   getObj(): RawSharedArray<T> {
     return new RawSharedArray<T>({ ...this[kParts], lock: null, own: false }, this.length);
@@ -608,12 +590,16 @@ export const RawArray = function RawArray(typecode: Typecode, sizeOrValues: unkn
 // Raw objects have no getLock() (nor does their type): calling it anyway says why.
 for (const cls of [RawSharedValue, RawSharedArray]) {
   Object.defineProperty(cls.prototype, 'getLock', {
-    value: function getLock(this: { name: string }): never {
-      throw lockMethodsMissing(this.name);
+    value: function getLock(this: { [kName]: string }): never {
+      throw lockMethodsMissing(this[kName]);
     },
     writable: true,
     configurable: true,
   });
+}
+
+for (const cls of [SynchronizedValue, SynchronizedArray]) {
+  for (const [k, f] of Object.entries(synchronizedMethods)) Object.defineProperty(cls.prototype, k, { value: f, writable: true, configurable: true });
 }
 
 // `x instanceof Value` and friends ask the classes.

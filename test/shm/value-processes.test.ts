@@ -4,9 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { runNodeOk } from '../helpers/child.js';
 
 describe('values shared by processes', () => {
-  it('a Value, RawValue, SharedArray and RawArray in Process args: the child sees and writes the same memory', async () => {
+  it.each(['spawn', 'forkserver'])('a Value, RawValue, SharedArray and RawArray in Process args (%s): the child sees and writes the same memory', async (method) => {
     const out = await runNodeOk(`
-      import { Process, Value, RawValue, SharedArray, RawArray } from LIB;
+      import { Process, Value, RawValue, SharedArray, RawArray, setStartMethod } from LIB;
+      setStartMethod(${JSON.stringify(method)});
       const v = Value('d', 1.5);
       const q = RawValue('q', 2n ** 62n);
       const a = SharedArray('i', [1, 2, 3]);
@@ -166,5 +167,36 @@ describe('values shared by processes', () => {
       console.log(v.value);
     `);
     expect(Number(out)).toBe(111);
+  });
+
+  it("a process killed while holding a Value's lock does not deadlock the others", async () => {
+    const out = await runNodeOk(`
+      import { Process, Pipe, Value } from LIB;
+      const v = Value('i', 0);
+      const [here, there] = Pipe();
+      const p = new Process({
+        target: async (v, conn) => {
+          v.acquireSync();
+          v.value = 13;
+          conn.send('holding');
+          setInterval(() => {}, 1000);
+        },
+        args: [v, there],
+      });
+      p.start();
+      await here.recv();
+      p.kill();
+      await p.join();
+      const warnings = [];
+      process.on('warning', (w) => warnings.push(w.code));
+      const got = await v.acquire({ timeout: 10000 });
+      v.value += 1;
+      const lock = v.getLock();
+      const ownerDied = lock.ownerDied;
+      v.release();
+      await new Promise((r) => setImmediate(r));
+      console.log(JSON.stringify({ got, value: v.value, ownerDied, warnings, code: p.exitCode }));
+    `);
+    expect(JSON.parse(out)).toEqual({ got: true, value: 14, ownerDied: true, warnings: ['MULTIPROC_OWNER_DIED'], code: -9 });
   });
 });
