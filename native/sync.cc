@@ -4,7 +4,7 @@
 //
 // Layouts (int32 words from `base`), shared with lib/synchronize.ts:
 //   lock:  [0] owner tid | kWaiters (0: free)   [1] owner token (0 while being set or cleared)
-//   sem:   [0] count  [1] parked waiters  [2 + 2k] holder tid, [3 + 2k] holder token, k < slots
+//   sem:   [0] count  [1] parked waiters  [2] bound  [3] robust  [4 + 2k] holder tid, [5 + 2k] holder token, k < slots
 //   wait:  [0] the word waited on  [1] parked waiters
 // A token identifies a thread beyond its tid: its start time, so a reused tid is never taken for
 // the dead owner. Writers set the token after claiming and clear it before releasing, so a token
@@ -25,6 +25,7 @@
 #include <climits>
 
 #include "instance.h"
+#include "shm.h"
 #include "sync.h"
 
 namespace multiproc {
@@ -33,6 +34,7 @@ namespace {
 
 constexpr int32_t kWaiters = 0x40000000;
 constexpr int32_t kOwnerMask = 0x3fffffff;
+constexpr int kSemHolders = 4;  // first holder record of a semaphore
 constexpr int64_t kCheckNs = 100'000'000;  // a parked waiter looks at the owner this often
 
 enum Result { kAcquired = 0, kOwnerDied = 1, kTimedOut = 2, kCancelled = 3 };
@@ -165,7 +167,7 @@ int LockAcquire(std::atomic<int32_t>* w, int32_t me, int32_t token, int64_t dead
 // Records the caller as a holder of one unit (robust semaphores); a full table records nothing.
 void SemRecord(std::atomic<int32_t>* base, int slots, int32_t me, int32_t token) {
   for (int k = 0; k < slots; k++) {
-    std::atomic<int32_t>* t = base + 2 + 2 * k;
+    std::atomic<int32_t>* t = base + kSemHolders + 2 * k;
     int32_t zero = 0;
     if (t->load(std::memory_order_relaxed) == 0 && t->compare_exchange_strong(zero, me)) {
       t[1].store(token, std::memory_order_seq_cst);
@@ -178,7 +180,7 @@ void SemRecord(std::atomic<int32_t>* base, int slots, int32_t me, int32_t token)
 bool SemRecover(std::atomic<int32_t>* base, int slots) {
   bool any = false;
   for (int k = 0; k < slots; k++) {
-    std::atomic<int32_t>* t = base + 2 + 2 * k;
+    std::atomic<int32_t>* t = base + kSemHolders + 2 * k;
     int32_t tid = t->load(std::memory_order_seq_cst);
     if (tid == 0) continue;
     int32_t token = t[1].load(std::memory_order_seq_cst);
@@ -273,7 +275,7 @@ int RunJob(WaitJob* j) {
 }
 
 // Words each kind needs from `index`.
-size_t WordsOf(int kind, int32_t slots) { return kind == kSem ? 2 + 2 * size_t(slots) : 2; }
+size_t WordsOf(int kind, int32_t slots) { return kind == kSem ? kSemHolders + 2 * size_t(slots) : 2; }
 
 // The int32 words at `index` of an ArrayBuffer, checked to lie inside it.
 std::atomic<int32_t>* Words(Napi::Env env, Napi::Value buf, Napi::Value index, size_t count) {
@@ -361,11 +363,16 @@ Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
   }
   job->deadline_ns = DeadlineOf(info[6].As<Napi::Number>().DoubleValue());
   job->spin_ns = SpinOf(info[7].As<Napi::Number>().DoubleValue());
-  // The buffer stays referenced until the job completes: its mapping must outlive the thread's waits.
-  if (napi_create_reference(env, info[1], 1, &job->buffer) != napi_ok || napi_create_reference(env, info[8], 1, &job->callback) != napi_ok) {
-    if (job->buffer) napi_delete_reference(env, job->buffer);
+  // The mapping stays until the job is done, whatever happens to the buffer meanwhile.
+  job->mapping = RetainMapping(info[1].As<Napi::ArrayBuffer>().Data());
+  if (!job->mapping) {
     delete job;
-    throw Napi::Error::New(env, "multiproc: cannot reference the wait's buffer");
+    throw Napi::TypeError::New(env, "multiproc: async waits need the ArrayBuffer of a shared segment (shmMap)");
+  }
+  if (napi_create_reference(env, info[8], 1, &job->callback) != napi_ok) {
+    ReleaseMapping(job->mapping);
+    delete job;
+    throw Napi::Error::New(env, "multiproc: cannot reference the wait's callback");
   }
   Instance& inst = GetInstance(env);
   if (!inst.waits) inst.waits = new WaitPool(&inst);
@@ -389,7 +396,7 @@ uint32_t WaitPool::Submit(napi_env env, WaitJob* job) {
     if (uv_async_init(inst_->loop, async_, OnDone) != 0) {
       delete async_;
       async_ = nullptr;
-      napi_delete_reference(env, job->buffer);
+      ReleaseMapping(job->mapping);
       napi_delete_reference(env, job->callback);
       delete job;
       throw Napi::Error::New(Napi::Env(env), "multiproc: cannot create the event-loop handle for async waits");
@@ -500,7 +507,7 @@ void WaitPool::Deliver() {
       }
       napi_close_handle_scope(env, scope);
     }
-    napi_delete_reference(env, job->buffer);
+    ReleaseMapping(job->mapping);
     napi_delete_reference(env, job->callback);
     delete job;
   }
@@ -533,7 +540,7 @@ void WaitPool::Shutdown(napi_env env) {
   queue_.clear();
   // Nobody is left to call back: drop the jobs without running their callbacks.
   for (auto& [id, job] : pending_) {
-    napi_delete_reference(env, job->buffer);
+    ReleaseMapping(job->mapping);
     napi_delete_reference(env, job->callback);
     delete job;
   }

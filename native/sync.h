@@ -16,18 +16,19 @@
 namespace multiproc {
 
 struct Instance;
+struct Mapping;
 
 // One async wait: run on a waiter thread, completed on the environment's loop.
 struct WaitJob {
   int kind;
-  std::atomic<int32_t>* base;  // inside the mapping that `buffer` keeps alive
+  std::atomic<int32_t>* base;  // inside `mapping`, which the job holds a reference to
   int32_t a, b, c;
   int64_t deadline_ns;  // absolute (CLOCK_MONOTONIC), -1 for none
   int64_t spin_ns;
   std::atomic<bool> cancel{false};
   int result = 3;
   uint32_t id = 0;
-  napi_ref buffer = nullptr;
+  Mapping* mapping = nullptr;
   napi_ref callback = nullptr;
 };
 
