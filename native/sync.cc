@@ -266,6 +266,30 @@ int WaitWhile(std::atomic<int32_t>* w, int32_t val, int64_t deadline, int64_t sp
   return result;
 }
 
+// One non-blocking try of a wait (a spin step on the loop): its result, or -1 to go on waiting.
+int TryOnce(WaitJob* j) {
+  std::atomic<int32_t>* w = j->base;
+  switch (j->kind) {
+    case kLock: {
+      int32_t v = w->load(std::memory_order_relaxed);
+      if ((v & kOwnerMask) != 0 || !w->compare_exchange_strong(v, j->a | (v & kWaiters), std::memory_order_acquire)) return -1;
+      w[1].store(j->b, std::memory_order_relaxed);
+      return kAcquired;
+    }
+    case kSem: {
+      for (int32_t c = w->load(std::memory_order_relaxed); c > 0;) {
+        if (w->compare_exchange_weak(c, c - 1, std::memory_order_acquire)) {
+          SemRecord(w, j->c, j->a, j->b);
+          return kAcquired;
+        }
+      }
+      return -1;
+    }
+    default:
+      return w->load(std::memory_order_acquire) != j->a ? int(kAcquired) : -1;
+  }
+}
+
 int RunJob(WaitJob* j) {
   switch (j->kind) {
     case kLock: return LockAcquire(j->base, j->a, j->b, j->deadline_ns, j->spin_ns, &j->cancel);
@@ -406,6 +430,14 @@ uint32_t WaitPool::Submit(napi_env env, WaitJob* job) {
     napi_value name;
     napi_create_string_utf8(env, "multiproc.wait", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, nullptr, name, &async_ctx_);
+    spin_idle_ = new uv_idle_t;
+    if (uv_idle_init(inst_->loop, spin_idle_) == 0) {
+      spin_idle_->data = this;
+      uv_unref(reinterpret_cast<uv_handle_t*>(spin_idle_));
+    } else {
+      delete spin_idle_;
+      spin_idle_ = nullptr;
+    }
   }
   job->id = ++next_id_;
   if (job->id == 0) job->id = ++next_id_;
@@ -413,13 +445,26 @@ uint32_t WaitPool::Submit(napi_env env, WaitJob* job) {
   if (pending_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
   pending_[job->id] = job;
   JoinExited();
+  if (job->spin_ns > 0 && spin_idle_) {
+    job->spin_until_ns = NowNs() + job->spin_ns;
+    spinning_.push_back(job);
+    uv_idle_start(spin_idle_, OnIdle);
+  } else {
+    ToThread(job);
+  }
+  return job->id;
+}
+
+// The wait goes to a thread of its own, which parks at once (the spin was done on the loop).
+void WaitPool::ToThread(WaitJob* job) {
+  job->spin_ns = 0;
   std::lock_guard<std::mutex> lock(mu_);
   queue_.push_back(job);
   // Every queued job needs a thread of its own (a wait may last forever): wake an idle one if
   // there are more idle threads than queued jobs, else start one.
   if (size_t(idle_) >= queue_.size()) {
     cv_.notify_one();
-    return job->id;
+    return;
   }
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -439,7 +484,6 @@ uint32_t WaitPool::Submit(napi_env env, WaitJob* job) {
     done_.push_back(job);
     uv_async_send(async_);
   }
-  return job->id;
 }
 
 void WaitPool::ThreadMain() {
@@ -479,38 +523,67 @@ void WaitPool::JoinExited() {
 
 void WaitPool::OnDone(uv_async_t* h) { static_cast<WaitPool*>(h->data)->Deliver(); }
 
+void WaitPool::OnIdle(uv_idle_t* h) { static_cast<WaitPool*>(h->data)->Spin(); }
+
+// One loop turn of the spinning waits: each tries once; done ones complete here, expired ones
+// go to a thread.
+void WaitPool::Spin() {
+  int64_t now = NowNs();
+  std::vector<WaitJob*> still;
+  std::vector<WaitJob*> done;
+  for (WaitJob* job : spinning_) {
+    int r = job->cancel.load() ? int(kCancelled) : TryOnce(job);
+    if (r >= 0) {
+      job->result = r;
+      done.push_back(job);
+    } else if (job->deadline_ns >= 0 && now >= job->deadline_ns) {
+      job->result = kTimedOut;
+      done.push_back(job);
+    } else if (now >= job->spin_until_ns) {
+      ToThread(job);
+    } else {
+      still.push_back(job);
+    }
+  }
+  spinning_.swap(still);
+  if (spinning_.empty()) uv_idle_stop(spin_idle_);
+  for (WaitJob* job : done) DeliverOne(job);
+}
+
 void WaitPool::Deliver() {
   std::vector<WaitJob*> done;
   {
     std::lock_guard<std::mutex> lock(mu_);
     done.swap(done_);
   }
+  for (WaitJob* job : done) DeliverOne(job);
+}
+
+void WaitPool::DeliverOne(WaitJob* job) {
   napi_env env = env_;
-  for (WaitJob* job : done) {
-    pending_.erase(job->id);
-    if (pending_.empty() && async_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-    napi_handle_scope scope;
-    if (napi_open_handle_scope(env, &scope) == napi_ok) {
-      // napi_make_callback wants an object as the receiver: the global one.
-      napi_value fn = nullptr, recv, arg, result;
-      if (napi_get_reference_value(env, job->callback, &fn) == napi_ok && fn && napi_get_global(env, &recv) == napi_ok &&
-          napi_create_int32(env, job->result, &arg) == napi_ok) {
-        napi_status st = napi_make_callback(env, async_ctx_, recv, fn, 1, &arg, &result);
-        if (st == napi_pending_exception) {
-          // The JS side settles promises and does not throw: an Error is our bug, for the process's
-          // uncaughtException; anything else is the environment stopping.
-          napi_value exc;
-          bool is_error = false;
-          if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && napi_is_error(env, exc, &is_error) == napi_ok && is_error)
-            napi_fatal_exception(env, exc);
-        }
+  pending_.erase(job->id);
+  if (pending_.empty() && async_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) == napi_ok) {
+    // napi_make_callback wants an object as the receiver: the global one.
+    napi_value fn = nullptr, recv, arg, result;
+    if (napi_get_reference_value(env, job->callback, &fn) == napi_ok && fn && napi_get_global(env, &recv) == napi_ok &&
+        napi_create_int32(env, job->result, &arg) == napi_ok) {
+      napi_status st = napi_make_callback(env, async_ctx_, recv, fn, 1, &arg, &result);
+      if (st == napi_pending_exception) {
+        // The JS side settles promises and does not throw: an Error is our bug, for the process's
+        // uncaughtException; anything else is the environment stopping.
+        napi_value exc;
+        bool is_error = false;
+        if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && napi_is_error(env, exc, &is_error) == napi_ok && is_error)
+          napi_fatal_exception(env, exc);
       }
-      napi_close_handle_scope(env, scope);
     }
-    ReleaseMapping(job->mapping);
-    napi_delete_reference(env, job->callback);
-    delete job;
+    napi_close_handle_scope(env, scope);
   }
+  ReleaseMapping(job->mapping);
+  napi_delete_reference(env, job->callback);
+  delete job;
 }
 
 void WaitPool::Cancel(uint32_t id) {
@@ -538,6 +611,7 @@ void WaitPool::Shutdown(napi_env env) {
   // Joined, not just counted: the addon may be unloaded right after this environment ends.
   for (pthread_t t : all) pthread_join(t, nullptr);
   queue_.clear();
+  spinning_.clear();
   // Nobody is left to call back: drop the jobs without running their callbacks.
   for (auto& [id, job] : pending_) {
     ReleaseMapping(job->mapping);
@@ -550,6 +624,8 @@ void WaitPool::Shutdown(napi_env env) {
   async_ctx_ = nullptr;
   if (async_) inst_->CloseHandle(reinterpret_cast<uv_handle_t*>(async_));
   async_ = nullptr;
+  if (spin_idle_) inst_->CloseHandle(reinterpret_cast<uv_handle_t*>(spin_idle_));
+  spin_idle_ = nullptr;
 }
 
 void InitSync(Napi::Env env, Napi::Object exports) {
