@@ -12,7 +12,8 @@ export const BENCHES = [
   { name: 'pipe', module: './pipe.mjs' },
   { name: 'pipe-cost', module: './pipe-cost.mjs' },
   { name: 'process', module: './process.mjs' },
-  // queue, lock, pool: add { name, module } here.
+  { name: 'lock', module: './lock.mjs' },
+  // queue, pool: add { name, module } here.
 ];
 
 const OUT = join(ROOT, 'BENCHMARKS.md');

@@ -1,6 +1,7 @@
 // Anonymous shared-memory segments: a memfd mapped into this process, whose fd travels to other
 // processes (SCM_RIGHTS) so they map the same pages. The kernel frees it with its last fd and mapping.
 import { native } from './native.js';
+import { registerReducer } from './reduction.js';
 
 // The fd is ours until the segment is collected (the mapping goes with its ArrayBuffer).
 const closer = new FinalizationRegistry<number>((fd) => {
@@ -43,3 +44,11 @@ export class Segment {
     return new Int32Array(this.buffer, 0, this.size >>> 2);
   }
 }
+
+// A bare segment travels as its fd (for internal users and tests; the public types wrap it).
+registerReducer<Segment, { fd: number }>({
+  type: 'Segment',
+  cls: Segment as unknown as abstract new () => Segment,
+  reduce: (s, ctx) => ({ fd: ctx.addFd(s.fd) }),
+  rebuild: (s, ctx) => Segment.adopt(ctx.fd(s.fd)),
+});

@@ -11,13 +11,45 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "instance.h"
 #include "shm.h"
 
 namespace multiproc {
+
+struct Mapping {
+  void* addr;
+  size_t len;
+  std::atomic<int> refs{1};
+};
+
+namespace {
+// Every live mapping by address: process-wide, since waiter threads of any environment may hold one.
+std::mutex mappings_mu;
+std::unordered_map<const void*, Mapping*> mappings;
+}  // namespace
+
+Mapping* RetainMapping(const void* addr) {
+  std::lock_guard<std::mutex> lock(mappings_mu);
+  auto it = mappings.find(addr);
+  if (it == mappings.end()) return nullptr;
+  it->second->refs.fetch_add(1);
+  return it->second;
+}
+
+void ReleaseMapping(Mapping* m) {
+  {
+    std::lock_guard<std::mutex> lock(mappings_mu);
+    if (m->refs.fetch_sub(1) != 1) return;
+    mappings.erase(m->addr);
+  }
+  munmap(m->addr, m->len);
+  delete m;
+}
 
 namespace {
 
@@ -113,10 +145,12 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
   if (size == 0) return Napi::ArrayBuffer::New(env, 0);
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) throw SysError(env, "cannot map a shared-memory segment of " + std::to_string(size) + " bytes", errno);
-  return Napi::ArrayBuffer::New(env, p, size, [](Napi::Env, void* data, size_t* len) {
-    munmap(data, *len);
-    delete len;
-  }, new size_t(size));
+  auto* m = new Mapping{p, size};
+  {
+    std::lock_guard<std::mutex> lock(mappings_mu);
+    mappings[p] = m;
+  }
+  return Napi::ArrayBuffer::New(env, p, size, [](Napi::Env, void*, Mapping* m) { ReleaseMapping(m); }, m);
 }
 
 // shmUnmap(buf): detaches a buffer made by shmMap, so that no view of it reaches the pages any

@@ -4,7 +4,7 @@
 //
 // Layouts (int32 words from `base`), shared with lib/synchronize.ts:
 //   lock:  [0] owner tid | kWaiters (0: free)   [1] owner token (0 while being set or cleared)
-//   sem:   [0] count  [1] parked waiters  [2 + 2k] holder tid, [3 + 2k] holder token, k < slots
+//   sem:   [0] count  [1] parked waiters  [2] bound  [3] robust  [4 + 2k] holder tid, [5 + 2k] holder token, k < slots
 //   wait:  [0] the word waited on  [1] parked waiters
 // A token identifies a thread beyond its tid: its start time, so a reused tid is never taken for
 // the dead owner. Writers set the token after claiming and clear it before releasing, so a token
@@ -25,6 +25,7 @@
 #include <climits>
 
 #include "instance.h"
+#include "shm.h"
 #include "sync.h"
 
 namespace multiproc {
@@ -33,6 +34,7 @@ namespace {
 
 constexpr int32_t kWaiters = 0x40000000;
 constexpr int32_t kOwnerMask = 0x3fffffff;
+constexpr int kSemHolders = 4;  // first holder record of a semaphore
 constexpr int64_t kCheckNs = 100'000'000;  // a parked waiter looks at the owner this often
 
 enum Result { kAcquired = 0, kOwnerDied = 1, kTimedOut = 2, kCancelled = 3 };
@@ -165,7 +167,7 @@ int LockAcquire(std::atomic<int32_t>* w, int32_t me, int32_t token, int64_t dead
 // Records the caller as a holder of one unit (robust semaphores); a full table records nothing.
 void SemRecord(std::atomic<int32_t>* base, int slots, int32_t me, int32_t token) {
   for (int k = 0; k < slots; k++) {
-    std::atomic<int32_t>* t = base + 2 + 2 * k;
+    std::atomic<int32_t>* t = base + kSemHolders + 2 * k;
     int32_t zero = 0;
     if (t->load(std::memory_order_relaxed) == 0 && t->compare_exchange_strong(zero, me)) {
       t[1].store(token, std::memory_order_seq_cst);
@@ -178,7 +180,7 @@ void SemRecord(std::atomic<int32_t>* base, int slots, int32_t me, int32_t token)
 bool SemRecover(std::atomic<int32_t>* base, int slots) {
   bool any = false;
   for (int k = 0; k < slots; k++) {
-    std::atomic<int32_t>* t = base + 2 + 2 * k;
+    std::atomic<int32_t>* t = base + kSemHolders + 2 * k;
     int32_t tid = t->load(std::memory_order_seq_cst);
     if (tid == 0) continue;
     int32_t token = t[1].load(std::memory_order_seq_cst);
@@ -264,6 +266,30 @@ int WaitWhile(std::atomic<int32_t>* w, int32_t val, int64_t deadline, int64_t sp
   return result;
 }
 
+// One non-blocking try of a wait (a spin step on the loop): its result, or -1 to go on waiting.
+int TryOnce(WaitJob* j) {
+  std::atomic<int32_t>* w = j->base;
+  switch (j->kind) {
+    case kLock: {
+      int32_t v = w->load(std::memory_order_relaxed);
+      if ((v & kOwnerMask) != 0 || !w->compare_exchange_strong(v, j->a | (v & kWaiters), std::memory_order_acquire)) return -1;
+      w[1].store(j->b, std::memory_order_relaxed);
+      return kAcquired;
+    }
+    case kSem: {
+      for (int32_t c = w->load(std::memory_order_relaxed); c > 0;) {
+        if (w->compare_exchange_weak(c, c - 1, std::memory_order_acquire)) {
+          SemRecord(w, j->c, j->a, j->b);
+          return kAcquired;
+        }
+      }
+      return -1;
+    }
+    default:
+      return w->load(std::memory_order_acquire) != j->a ? int(kAcquired) : -1;
+  }
+}
+
 int RunJob(WaitJob* j) {
   switch (j->kind) {
     case kLock: return LockAcquire(j->base, j->a, j->b, j->deadline_ns, j->spin_ns, &j->cancel);
@@ -273,7 +299,7 @@ int RunJob(WaitJob* j) {
 }
 
 // Words each kind needs from `index`.
-size_t WordsOf(int kind, int32_t slots) { return kind == kSem ? 2 + 2 * size_t(slots) : 2; }
+size_t WordsOf(int kind, int32_t slots) { return kind == kSem ? kSemHolders + 2 * size_t(slots) : 2; }
 
 // The int32 words at `index` of an ArrayBuffer, checked to lie inside it.
 std::atomic<int32_t>* Words(Napi::Env env, Napi::Value buf, Napi::Value index, size_t count) {
@@ -361,11 +387,16 @@ Napi::Value WaitAsync(const Napi::CallbackInfo& info) {
   }
   job->deadline_ns = DeadlineOf(info[6].As<Napi::Number>().DoubleValue());
   job->spin_ns = SpinOf(info[7].As<Napi::Number>().DoubleValue());
-  // The buffer stays referenced until the job completes: its mapping must outlive the thread's waits.
-  if (napi_create_reference(env, info[1], 1, &job->buffer) != napi_ok || napi_create_reference(env, info[8], 1, &job->callback) != napi_ok) {
-    if (job->buffer) napi_delete_reference(env, job->buffer);
+  // The mapping stays until the job is done, whatever happens to the buffer meanwhile.
+  job->mapping = RetainMapping(info[1].As<Napi::ArrayBuffer>().Data());
+  if (!job->mapping) {
     delete job;
-    throw Napi::Error::New(env, "multiproc: cannot reference the wait's buffer");
+    throw Napi::TypeError::New(env, "multiproc: async waits need the ArrayBuffer of a shared segment (shmMap)");
+  }
+  if (napi_create_reference(env, info[8], 1, &job->callback) != napi_ok) {
+    ReleaseMapping(job->mapping);
+    delete job;
+    throw Napi::Error::New(env, "multiproc: cannot reference the wait's callback");
   }
   Instance& inst = GetInstance(env);
   if (!inst.waits) inst.waits = new WaitPool(&inst);
@@ -389,7 +420,7 @@ uint32_t WaitPool::Submit(napi_env env, WaitJob* job) {
     if (uv_async_init(inst_->loop, async_, OnDone) != 0) {
       delete async_;
       async_ = nullptr;
-      napi_delete_reference(env, job->buffer);
+      ReleaseMapping(job->mapping);
       napi_delete_reference(env, job->callback);
       delete job;
       throw Napi::Error::New(Napi::Env(env), "multiproc: cannot create the event-loop handle for async waits");
@@ -399,6 +430,14 @@ uint32_t WaitPool::Submit(napi_env env, WaitJob* job) {
     napi_value name;
     napi_create_string_utf8(env, "multiproc.wait", NAPI_AUTO_LENGTH, &name);
     napi_async_init(env, nullptr, name, &async_ctx_);
+    spin_idle_ = new uv_idle_t;
+    if (uv_idle_init(inst_->loop, spin_idle_) == 0) {
+      spin_idle_->data = this;
+      uv_unref(reinterpret_cast<uv_handle_t*>(spin_idle_));
+    } else {
+      delete spin_idle_;
+      spin_idle_ = nullptr;
+    }
   }
   job->id = ++next_id_;
   if (job->id == 0) job->id = ++next_id_;
@@ -406,13 +445,26 @@ uint32_t WaitPool::Submit(napi_env env, WaitJob* job) {
   if (pending_.empty()) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
   pending_[job->id] = job;
   JoinExited();
+  if (job->spin_ns > 0 && spin_idle_) {
+    job->spin_until_ns = NowNs() + job->spin_ns;
+    spinning_.push_back(job);
+    uv_idle_start(spin_idle_, OnIdle);
+  } else {
+    ToThread(job);
+  }
+  return job->id;
+}
+
+// The wait goes to a thread of its own, which parks at once (the spin was done on the loop).
+void WaitPool::ToThread(WaitJob* job) {
+  job->spin_ns = 0;
   std::lock_guard<std::mutex> lock(mu_);
   queue_.push_back(job);
   // Every queued job needs a thread of its own (a wait may last forever): wake an idle one if
   // there are more idle threads than queued jobs, else start one.
   if (size_t(idle_) >= queue_.size()) {
     cv_.notify_one();
-    return job->id;
+    return;
   }
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -432,7 +484,6 @@ uint32_t WaitPool::Submit(napi_env env, WaitJob* job) {
     done_.push_back(job);
     uv_async_send(async_);
   }
-  return job->id;
 }
 
 void WaitPool::ThreadMain() {
@@ -472,38 +523,67 @@ void WaitPool::JoinExited() {
 
 void WaitPool::OnDone(uv_async_t* h) { static_cast<WaitPool*>(h->data)->Deliver(); }
 
+void WaitPool::OnIdle(uv_idle_t* h) { static_cast<WaitPool*>(h->data)->Spin(); }
+
+// One loop turn of the spinning waits: each tries once; done ones complete here, expired ones
+// go to a thread.
+void WaitPool::Spin() {
+  int64_t now = NowNs();
+  std::vector<WaitJob*> still;
+  std::vector<WaitJob*> done;
+  for (WaitJob* job : spinning_) {
+    int r = job->cancel.load() ? int(kCancelled) : TryOnce(job);
+    if (r >= 0) {
+      job->result = r;
+      done.push_back(job);
+    } else if (job->deadline_ns >= 0 && now >= job->deadline_ns) {
+      job->result = kTimedOut;
+      done.push_back(job);
+    } else if (now >= job->spin_until_ns) {
+      ToThread(job);
+    } else {
+      still.push_back(job);
+    }
+  }
+  spinning_.swap(still);
+  if (spinning_.empty()) uv_idle_stop(spin_idle_);
+  for (WaitJob* job : done) DeliverOne(job);
+}
+
 void WaitPool::Deliver() {
   std::vector<WaitJob*> done;
   {
     std::lock_guard<std::mutex> lock(mu_);
     done.swap(done_);
   }
+  for (WaitJob* job : done) DeliverOne(job);
+}
+
+void WaitPool::DeliverOne(WaitJob* job) {
   napi_env env = env_;
-  for (WaitJob* job : done) {
-    pending_.erase(job->id);
-    if (pending_.empty() && async_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-    napi_handle_scope scope;
-    if (napi_open_handle_scope(env, &scope) == napi_ok) {
-      // napi_make_callback wants an object as the receiver: the global one.
-      napi_value fn = nullptr, recv, arg, result;
-      if (napi_get_reference_value(env, job->callback, &fn) == napi_ok && fn && napi_get_global(env, &recv) == napi_ok &&
-          napi_create_int32(env, job->result, &arg) == napi_ok) {
-        napi_status st = napi_make_callback(env, async_ctx_, recv, fn, 1, &arg, &result);
-        if (st == napi_pending_exception) {
-          // The JS side settles promises and does not throw: an Error is our bug, for the process's
-          // uncaughtException; anything else is the environment stopping.
-          napi_value exc;
-          bool is_error = false;
-          if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && napi_is_error(env, exc, &is_error) == napi_ok && is_error)
-            napi_fatal_exception(env, exc);
-        }
+  pending_.erase(job->id);
+  if (pending_.empty() && async_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) == napi_ok) {
+    // napi_make_callback wants an object as the receiver: the global one.
+    napi_value fn = nullptr, recv, arg, result;
+    if (napi_get_reference_value(env, job->callback, &fn) == napi_ok && fn && napi_get_global(env, &recv) == napi_ok &&
+        napi_create_int32(env, job->result, &arg) == napi_ok) {
+      napi_status st = napi_make_callback(env, async_ctx_, recv, fn, 1, &arg, &result);
+      if (st == napi_pending_exception) {
+        // The JS side settles promises and does not throw: an Error is our bug, for the process's
+        // uncaughtException; anything else is the environment stopping.
+        napi_value exc;
+        bool is_error = false;
+        if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && napi_is_error(env, exc, &is_error) == napi_ok && is_error)
+          napi_fatal_exception(env, exc);
       }
-      napi_close_handle_scope(env, scope);
     }
-    napi_delete_reference(env, job->buffer);
-    napi_delete_reference(env, job->callback);
-    delete job;
+    napi_close_handle_scope(env, scope);
   }
+  ReleaseMapping(job->mapping);
+  napi_delete_reference(env, job->callback);
+  delete job;
 }
 
 void WaitPool::Cancel(uint32_t id) {
@@ -531,9 +611,10 @@ void WaitPool::Shutdown(napi_env env) {
   // Joined, not just counted: the addon may be unloaded right after this environment ends.
   for (pthread_t t : all) pthread_join(t, nullptr);
   queue_.clear();
+  spinning_.clear();
   // Nobody is left to call back: drop the jobs without running their callbacks.
   for (auto& [id, job] : pending_) {
-    napi_delete_reference(env, job->buffer);
+    ReleaseMapping(job->mapping);
     napi_delete_reference(env, job->callback);
     delete job;
   }
@@ -543,6 +624,8 @@ void WaitPool::Shutdown(napi_env env) {
   async_ctx_ = nullptr;
   if (async_) inst_->CloseHandle(reinterpret_cast<uv_handle_t*>(async_));
   async_ = nullptr;
+  if (spin_idle_) inst_->CloseHandle(reinterpret_cast<uv_handle_t*>(spin_idle_));
+  spin_idle_ = nullptr;
 }
 
 void InitSync(Napi::Env env, Napi::Object exports) {

@@ -16,18 +16,20 @@
 namespace multiproc {
 
 struct Instance;
+struct Mapping;
 
 // One async wait: run on a waiter thread, completed on the environment's loop.
 struct WaitJob {
   int kind;
-  std::atomic<int32_t>* base;  // inside the mapping that `buffer` keeps alive
+  std::atomic<int32_t>* base;  // inside `mapping`, which the job holds a reference to
   int32_t a, b, c;
   int64_t deadline_ns;  // absolute (CLOCK_MONOTONIC), -1 for none
   int64_t spin_ns;
+  int64_t spin_until_ns = 0;  // while spinning on the loop
   std::atomic<bool> cancel{false};
   int result = 3;
   uint32_t id = 0;
-  napi_ref buffer = nullptr;
+  Mapping* mapping = nullptr;
   napi_ref callback = nullptr;
 };
 
@@ -46,11 +48,21 @@ class WaitPool {
   void ThreadMain();
   void JoinExited();
   static void OnDone(uv_async_t* h);
+  static void OnIdle(uv_idle_t* h);
+  void Spin();
   void Deliver();
+  void DeliverOne(WaitJob* job);
+  void ToThread(WaitJob* job);
 
   Instance* inst_;
   napi_env env_ = nullptr;
   uv_async_t* async_ = nullptr;
+  // A new wait first spins on the loop itself: an idle handle tries it once per loop turn (and
+  // makes libuv poll without sleeping) until its spin time is over; only then does it go to a
+  // thread, which parks at once. No thread hand-off, no eventfd wake-up of the loop, and no CPU
+  // but the loop's while it spins. It never blocks the loop.
+  uv_idle_t* spin_idle_ = nullptr;
+  std::vector<WaitJob*> spinning_;  // loop thread only
   napi_async_context async_ctx_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;       // jobs for idle threads; thread exits for Shutdown
