@@ -179,7 +179,8 @@ function describe(v: unknown): string {
 
 // ---- the lock option ----
 
-type AnyLock = Lock | RLock | { acquire(...a: never[]): unknown; acquireSync?(...a: never[]): unknown; release(): void };
+/** The lock of a Value or SharedArray. (Any object with acquire/release that can travel is accepted, as in Python; typed as ours.) */
+export type AnyLock = Lock | RLock;
 
 export interface ValueOptions {
   /**
@@ -209,7 +210,7 @@ function lockOption(where: string, options: ValueOptions | undefined): { lock: b
   const l = options.lock;
   if (l === undefined || l === null || l === true) return { lock: true };
   if (l === false) return { lock: false };
-  if (typeof l === 'object' && typeof (l as AnyLock).acquire === 'function' && typeof (l as AnyLock).release === 'function') return { lock: l };
+  if (typeof l === 'object' && typeof (l as AnyLock).acquire === 'function' && typeof (l as AnyLock).release === 'function') return { lock: l as AnyLock };
   throw new TypeError(`${where}: lock must be true, false, or a Lock/RLock (an object with acquire and release), got ${describe(l)}`);
 }
 
