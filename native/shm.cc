@@ -154,8 +154,8 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
 }
 
 // shmUnmap(buf): detaches a buffer made by shmMap, so that no view of it reaches the pages any
-// more (they read as empty); V8 then drops the backing store and the finalizer above unmaps it
-// (on the next turn of the loop). Idempotent.
+// more (they read as empty); V8 then drops the backing store and the finalizer above releases
+// the mapping on the next turn of the loop (unmapped once no waiter thread holds it). Idempotent.
 Napi::Value Unmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
