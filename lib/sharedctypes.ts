@@ -1,13 +1,13 @@
 // Value, SharedArray, RawValue, RawArray (API.md, Shared memory): Python's sharedctypes over an
 // anonymous segment (memfd) whose fd travels; a default lock's words live in the same segment.
 //
-// Layout of a segment: with a lock of its own, the lock's words at int32 index 0 (an RLock takes
-// 3 words, a Lock 2) and the data at byte 16 (8-aligned, for BigInt64 and Float64); otherwise
+// Layout of a segment: with a lock of its own, the lock's words at int32 index 0 (RLOCK_WORDS of
+// lib/synchronize.ts) and the data after them, 8-aligned (for BigInt64 and Float64); otherwise
 // the data at byte 0. Reads and writes are plain typed-array accesses of aligned elements, which
 // other processes see at once; a read-modify-write (`v.value += 1`) needs the lock, as in Python.
 import { inspect } from 'node:util';
 import { Segment } from './segment.js';
-import { Lock, RLock, lockAt, type AcquireOptions } from './synchronize.js';
+import { Lock, RLock, lockAt, RLOCK_WORDS, type AcquireOptions } from './synchronize.js';
 import { registerReducer } from './reduction.js';
 
 /** Python's ctypes typecodes; `u` is `c_wchar` (a code point in 4 bytes, as on Linux). */
@@ -191,7 +191,7 @@ export interface ValueOptions {
   lock?: boolean | null | AnyLock;
 }
 
-const OWN_DATA = 16; // data offset after an own lock's words
+const OWN_DATA = Math.ceil((RLOCK_WORDS * 4) / 8) * 8; // data offset after an own lock's words
 
 /** Where the data is and what guards it; shared by the four classes. */
 interface Parts {
