@@ -244,28 +244,48 @@ export class RLock {
   }
 
   acquireSync(options?: AcquireOptions): boolean {
-    const timeout = timeoutOf('RLock.acquireSync()', options);
-    if (this.#again() || this.#first(this.#word.tryClaim() ? ACQUIRED : -1)) return true;
+    const timeout = options === undefined ? -1 : timeoutOf('RLock.acquireSync()', options);
+    if (this.#take()) return true;
     if (timeout === 0) return false;
     return this.#first(this.#word.waitSync(timeout));
   }
 
   async acquire(options?: AcquireOptions): Promise<boolean> {
-    const timeout = timeoutOf('RLock.acquire()', options);
-    if (this.#again() || this.#first(this.#word.tryClaim() ? ACQUIRED : -1)) return true;
+    const timeout = options === undefined ? -1 : timeoutOf('RLock.acquire()', options);
+    if (this.#take()) return true;
     if (timeout === 0) return false;
     return this.#first(await this.#word.wait(timeout));
   }
 
   release(): void {
     const word = this.#word;
-    if (!word.ownedHere()) {
-      const o = word.owner();
-      throw new Error(o === 0 ? 'RLock.release(): the lock is not acquired' : `RLock.release(): the lock is owned by thread ${o}, not by this thread (${TID}); only its owner may release it`);
+    const w = word.w;
+    const i = word.i;
+    const o = Atomics.load(w, i);
+    if (o !== TID || o === 0) {
+      throw new Error(o === 0 ? 'RLock.release(): the lock is not acquired' : `RLock.release(): the lock is owned by thread ${o}, not by this thread (${TID || native.threadToken()[0]}); only its owner may release it`);
     }
-    const c = word.w[word.i + RLOCK_COUNT] - 1;
-    word.w[word.i + RLOCK_COUNT] = c;
+    const c = w[i + RLOCK_COUNT] - 1;
+    w[i + RLOCK_COUNT] = c;
     if (c === 0) word.release();
+  }
+
+  /** The fast paths: again by its owner, or a free lock. */
+  #take(): boolean {
+    if (TID === 0) identify();
+    const word = this.#word;
+    const w = word.w;
+    const i = word.i;
+    const o = Atomics.load(w, i);
+    if (o === TID) {
+      w[i + RLOCK_COUNT]++;
+      return true;
+    }
+    if (o !== 0 || Atomics.compareExchange(w, i, 0, TID) !== 0) return false;
+    w[i + 1] = TOKEN;
+    w[i + RLOCK_COUNT] = 1;
+    this.#ownerDied = false;
+    return true;
   }
 
   /** @internal Recursion level held by this thread (0 if it does not own the lock). */
@@ -276,12 +296,6 @@ export class RLock {
   /** @internal */
   get word(): LockWord {
     return this.#word;
-  }
-
-  #again(): boolean {
-    if (!this.#word.ownedHere()) return false;
-    this.#word.w[this.#word.i + RLOCK_COUNT]++;
-    return true;
   }
 
   #first(r: number): boolean {
