@@ -8,7 +8,9 @@
         "native/addon.cc",
         "native/bufpool.cc",
         "native/channel.cc",
-        "native/process.cc"
+        "native/process.cc",
+        "native/shm.cc",
+        "native/sync.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
