@@ -324,8 +324,10 @@ interface Core {
   enqueue(task: Task): void;
   /** Tasks an imap may read ahead of its consumer; unbounded once the pool is closed, so join() can finish. */
   aheadLimit(): number;
-  /** A job has finished reading its input. */
-  fed(): void;
+  /** A job has finished reading its input (`it`: an imap, which close() and terminate() need no more). */
+  fed(it?: IMapIterator<unknown>): void;
+  /** Tasks were dropped: let the scheduler clear them (and see whether the work is done). */
+  wake(): void;
 }
 
 type Outcome = { ok: true; values: ArrayLike<unknown> } | { ok: false; error: unknown };
@@ -346,6 +348,7 @@ export class IMapIterator<R = unknown> implements AsyncIterableIterator<R>, Job 
   #pulled = 0; // tasks made
   #consumed = 0; // tasks handed out whole (ordered: the next task to hand out)
   #exhausted = false;
+  #inputFinished = false;
   #pulling = false;
   #inputError: { at: number; error: unknown } | null = null;
   #failure: { error: unknown } | null = null; // terminate(), a broken pool: every next() rejects
@@ -494,9 +497,11 @@ export class IMapIterator<R = unknown> implements AsyncIterableIterator<R>, Job 
   }
 
   #stopReading(): void {
-    if (this.#exhausted) return;
+    const reading = !this.#exhausted;
     this.#exhausted = true;
-    this.#core.fed();
+    this.#finishInput();
+    this.#core.wake(); // its queued tasks are dropped now rather than when the queue reaches them
+    if (!reading) return;
     try {
       const r = this.#source.return?.();
       if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, () => {});
@@ -574,8 +579,14 @@ export class IMapIterator<R = unknown> implements AsyncIterableIterator<R>, Job 
   }
 
   #inputDone(): void {
-    this.#core.fed();
+    this.#finishInput();
     this.#serve(); // a consumer waiting at the end, or for the input's error
+  }
+
+  #finishInput(): void {
+    if (this.#inputFinished) return;
+    this.#inputFinished = true;
+    this.#core.fed(this);
   }
 }
 
@@ -625,6 +636,8 @@ export class Pool {
   /** Jobs still reading their input. */
   #feeding = 0;
   readonly #imaps = new Set<IMapIterator<unknown>>();
+  /** map results whose async input is still being read. */
+  readonly #collecting = new Set<AsyncResult<unknown[]>>();
   readonly #fnIds = new Map<string, number>();
   readonly #fnDescs: TargetDesc[] = [];
   /** Measured µs per item of each target (NaN until measured). */
@@ -668,10 +681,13 @@ export class Pool {
       what,
       enqueue: (t) => this.#enqueue(t),
       aheadLimit: () => (this.#state === 'run' ? this.#size * IMAP_AHEAD_PER_WORKER : Infinity),
-      fed: () => {
+      fed: (it) => {
+        if (it) this.#imaps.delete(it);
         this.#feeding--;
         this.#maybeFinish();
+        this.#checkJoined();
       },
+      wake: () => this.#queueDispatch(),
     };
     try {
       for (let i = 0; i < processes; i++) this.#startWorker();
@@ -749,18 +765,23 @@ export class Pool {
     }
     // An async input is read whole first (map needs its length for the chunk size).
     this.#feeding++;
+    this.#collecting.add(result);
     void (async () => {
       const items: unknown[] = [];
       try {
-        for await (const x of iterable as AsyncIterable<unknown>) items.push(x);
+        for await (const x of iterable as AsyncIterable<unknown>) {
+          items.push(x);
+          if (result.ready()) break; // the pool was terminated meanwhile
+        }
       } catch (e) {
         result._reject(e);
-        return;
-      } finally {
-        this.#core.fed();
       }
-      if (this.#broken || this.#state === 'terminate') result._reject(this.#broken ?? terminatedError(this.#what));
-      else this.#submitMap(result, id, items, chunksize, star);
+      this.#collecting.delete(result);
+      if (!result.ready()) {
+        if (this.#broken || this.#state === 'terminate') result._reject(this.#broken ?? terminatedError(this.#what));
+        else this.#submitMap(result, id, items, chunksize, star);
+      }
+      this.#core.fed(); // after the tasks are queued: close() must not end the workers before
     })();
     return result;
   }
@@ -833,12 +854,17 @@ export class Pool {
   #enqueue(t: Task): void {
     this.#queue.push(t);
     if (this.#pending++ === 0) this.#updateKeepAlive();
-    if (!this.#dispatchQueued) {
-      // Dispatch after the caller's synchronous code: a loop of submissions goes out in batches,
-      // a single one after a microtask.
-      this.#dispatchQueued = true;
-      queueMicrotask(this.#dispatchSoon);
-    }
+    this.#queueDispatch();
+  }
+
+  /**
+   * Dispatch after the caller's synchronous code: a loop of submissions goes out in batches, a
+   * single one after a microtask.
+   */
+  #queueDispatch(): void {
+    if (this.#dispatchQueued) return;
+    this.#dispatchQueued = true;
+    queueMicrotask(this.#dispatchSoon);
   }
 
   readonly #dispatchSoon = (): void => {
@@ -960,10 +986,7 @@ export class Pool {
       }
     }
     this.#requeue(keep);
-    if (!this.#dispatchQueued && keep.length) {
-      this.#dispatchQueued = true;
-      queueMicrotask(this.#dispatchSoon);
-    }
+    if (keep.length) this.#queueDispatch();
   }
 
   /** Reads a worker's messages while it owes results (or has not said it is ready). */
@@ -1206,6 +1229,7 @@ export class Pool {
   #failAll(error: Error): void {
     for (const it of this.#imaps) it._fail(error);
     this.#imaps.clear();
+    for (const r of this.#collecting) r._reject(error);
     const tasks = this.#queue.drain();
     for (const w of this.#workers) {
       tasks.push(...w.outstanding.drain());
@@ -1243,7 +1267,9 @@ export class Pool {
   }
 
   #checkJoined(): void {
-    if (!this.#joinResolve || this.#workers.length > 0 || this.#pending > 0 || this.#feeding > 0) return;
+    if (!this.#joinResolve || this.#workers.length > 0 || this.#pending > 0) return;
+    // After terminate() an input still being read (it may never end) is not waited for.
+    if (this.#feeding > 0 && this.#state !== 'terminate' && !this.#broken) return;
     const resolve = this.#joinResolve;
     this.#joinResolve = null;
     clearInterval(this.#keepAlive);

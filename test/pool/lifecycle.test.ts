@@ -66,6 +66,50 @@ describe.each(KINDS)('%s lifecycle', (name, P) => {
     await pool.terminate(); // idempotent
   });
 
+  it('close() while a map reads an async input: the map finishes, then join() resolves', async () => {
+    const pool = makePool(P, 2);
+    async function* slowly() {
+      for (let i = 0; i < 5; i++) {
+        await sleep(20);
+        yield i;
+      }
+    }
+    const result = pool.map((x: number) => x * 2, slowly());
+    pool.close();
+    await pool.join();
+    expect(await result).toEqual([0, 2, 4, 6, 8]);
+  });
+
+  it('terminate() does not wait for an endless async input; its map rejects', async () => {
+    const pool = makePool(P, 1);
+    async function* endless() {
+      for (let i = 0; ; i++) {
+        await sleep(5);
+        yield i;
+      }
+    }
+    const result = pool.map((x: number) => x, endless()).catch((e) => e);
+    const it = pool.imap((x: number) => x, endless());
+    expect((await it.next()).value).toBe(0);
+    await sleep(30);
+    await pool.terminate();
+    expect(((await result) as Error).message).toMatch(/terminated before this task finished/);
+    await expect(it.next()).rejects.toThrow(/terminated/);
+  });
+
+  it('leaving an imap early drops its queued tasks; close() and join() then finish', async () => {
+    const pool = makePool(P, 1);
+    let n = 0;
+    for await (const x of pool.imap(task('sleepThen'), Array.from({ length: 200 }, (_, i) => i))) {
+      expect(x).toBe(n);
+      if (++n === 3) break;
+    }
+    pool.close();
+    const t0 = Date.now();
+    await pool.join();
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
   it('Symbol.asyncDispose terminates the pool (as Python\'s with-block does) and waits for its workers', async () => {
     const pool = new P(2);
     expect(await pool.apply((x: number) => x * 2, [21])).toBe(42);
