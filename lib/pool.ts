@@ -538,16 +538,14 @@ export class IMapIterator<R = unknown> implements AsyncIterableIterator<R>, Job 
           items.push(r.value);
         }
       } catch (error) {
-        this.#exhausted = true;
-        if (items.length) this.#submit(items);
-        this.#inputError = { at: this.#pulled, error };
-        break;
+        this.#inputThrew(error, items.length > 0);
       }
       if (items.length) this.#submit(items);
     }
     if (this.#exhausted) this.#inputDone();
   }
 
+  /** The same as the loop above for an async input: one pull at a time (a sync one would not wait). */
   async #pumpAsync(): Promise<void> {
     this.#pulling = true;
     const src = this.#source as AsyncIterator<unknown>;
@@ -565,10 +563,7 @@ export class IMapIterator<R = unknown> implements AsyncIterableIterator<R>, Job 
             items.push(r.value);
           }
         } catch (error) {
-          this.#exhausted = true;
-          if (items.length) this.#submit(items);
-          this.#inputError = { at: this.#pulled, error };
-          break;
+          this.#inputThrew(error, items.length > 0);
         }
         if (items.length) this.#submit(items);
       }
@@ -576,6 +571,12 @@ export class IMapIterator<R = unknown> implements AsyncIterableIterator<R>, Job 
     } finally {
       this.#pulling = false;
     }
+  }
+
+  /** The input threw: its error comes after the items read before it (`partial`: a chunk, submitted next). */
+  #inputThrew(error: unknown, partial: boolean): void {
+    this.#exhausted = true;
+    this.#inputError = { at: this.#pulled + (partial ? 1 : 0), error };
   }
 
   #inputDone(): void {

@@ -134,6 +134,16 @@ describe.each(KINDS)('%s order', (_name, P) => {
       for await (const x of pool.imap((x: number) => x, failing())) got.push(x);
     })()).rejects.toThrow('input broke');
     expect(got).toEqual([1, 2]);
+    // In the middle of a chunk: the items read before the error still come.
+    function* midChunk() {
+      yield* [1, 2, 3];
+      throw new RangeError('mid-chunk');
+    }
+    const chunked: number[] = [];
+    await expect((async () => {
+      for await (const x of pool.imap((x: number) => x, midChunk(), { chunksize: 2 })) chunked.push(x);
+    })()).rejects.toThrow('mid-chunk');
+    expect(chunked).toEqual([1, 2, 3]);
     await expect(pool.map((x: number) => x, (async function* () {
       yield 1;
       throw new Error('async input broke');
