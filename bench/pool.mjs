@@ -2,6 +2,7 @@
 // apply() round trip, for our Pool and ThreadPool beside CPython's multiprocessing.Pool and
 // piscina (worker threads), all with 2 workers.
 // Run alone with `node bench/pool.mjs`, or with the others through `node bench/run.mjs`.
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PEERS, ROUNDS, ended, fmtRate, fmtRatio, fmtUs, inRounds, median, now, percentiles, runPythonPeer, spawnTracked } from './common.mjs';
 import { loadLib } from './pipe.mjs';
@@ -38,9 +39,14 @@ async function ours(kind) {
       samples[i] = Number(now() - t);
     }
     const applyNs = Number(now() - t0);
+    const workers = kind === 'Pool' ? childPids() : [];
+    const cpu0 = process.cpuUsage();
+    const wcpu0 = workers.map(procCpuNs);
     let t = now();
     const r1 = await pool.map(square, items, { chunksize: 1 });
     const cs1Ns = Number(now() - t);
+    const cpu = process.cpuUsage(cpu0);
+    const wcpu = workers.map((pid, i) => procCpuNs(pid) - wcpu0[i]).reduce((a, b) => a + b, 0);
     t = now();
     let r2;
     for (let k = 0; k < AUTO_REPS; k++) r2 = await pool.map(square, items);
@@ -50,10 +56,67 @@ async function ours(kind) {
       apply: rtt(samples, applyNs),
       cs1: MAP_N / (cs1Ns / 1e9),
       auto: (MAP_N * AUTO_REPS) / (autoNs / 1e9),
+      // CPU per item of the chunksize-1 map: the submitting process (scheduling, encoding, results) and the workers.
+      cs1ParentCpu: (cpu.user + cpu.system) / MAP_N,
+      ...(kind === 'Pool' ? { cs1WorkerCpu: wcpu / 1000 / MAP_N, pipe: await pipeRtt(lib) } : {}),
     };
   } finally {
     await pool.terminate();
   }
+}
+
+/** Our children that are running (the pool's workers), from /proc. */
+function childPids() {
+  const out = [];
+  for (const t of readdirSync('/proc/self/task')) {
+    try {
+      out.push(...readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    } catch { /* thread gone */ }
+  }
+  return out;
+}
+
+/** utime + stime of a live process in ns (clock ticks of 10 ms), or 0. */
+function procCpuNs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 1e7;
+  } catch {
+    return 0;
+  }
+}
+
+/** A bare Pipe round trip between the same kind of processes: await recv() here, recvSync in the child (what apply() adds to). */
+async function pipeRtt(lib) {
+  const [a, b] = lib.Pipe();
+  const p = new lib.Process({
+    target: (c) => {
+      for (;;) {
+        let m;
+        try { m = c.recvSync(); } catch { return; }
+        c.send(m);
+      }
+    },
+    args: [b],
+    daemon: true,
+  });
+  p.start();
+  b.close();
+  const msg = [1, 0, [0]]; // the size of an apply task
+  for (let i = 0; i < APPLY_WARM; i++) { a.send(msg); await a.recv(); }
+  const samples = new Float64Array(APPLY_N);
+  const t0 = now();
+  for (let i = 0; i < APPLY_N; i++) {
+    const t = now();
+    a.send(msg);
+    await a.recv();
+    samples[i] = Number(now() - t);
+  }
+  const total = Number(now() - t0);
+  a.close();
+  await p.join();
+  return rtt(samples, total);
 }
 
 function rtt(samples, totalNs) {
@@ -164,9 +227,22 @@ export async function run() {
   const applyTable = {
     title: 'apply() round trip, µs (sequential awaited calls; ratio = peer p50 / ours, >1 is faster)',
     columns: ['implementation', 'n', 'p50', 'p99', 'calls/s', 'vs CPython', 'vs piscina'],
-    rows: [applyRow('pool.apply', impl.pool), applyRow('thread.apply', impl.thread), applyRow('py.apply', impl.py), applyRow('piscina.apply', impl.piscina)],
+    rows: [applyRow('pool.apply', impl.pool), applyRow('pool.pipe', 'multiproc bare Pipe round trip, same processes (what apply adds to)'), applyRow('thread.apply', impl.thread), applyRow('py.apply', impl.py), applyRow('piscina.apply', impl.piscina)],
     notes: [
       `${APPLY_N.toLocaleString('en')} sequential calls per round after ${APPLY_WARM} warm-up ones, each timed; p50/p99 are the medians of the rounds' own. Ours: await pool.apply(square, [i]); CPython: pool.apply(_sq, (i,)); piscina: await pool.run(i).`,
+    ],
+  };
+  const cpuRow = (key, label) => {
+    const parent = rate(`${key}.cs1ParentCpu`);
+    const worker = rate(`${key}.cs1WorkerCpu`);
+    return [label, parent === null ? '—' : parent.toFixed(2), worker === null ? '—' : worker.toFixed(2)];
+  };
+  const costTable = {
+    title: 'Where the time goes in the chunksize-1 map: CPU µs per item',
+    columns: ['implementation', 'submitting process', 'workers (together)'],
+    rows: [cpuRow('pool', impl.pool), cpuRow('thread', impl.thread)],
+    notes: [
+      'The submitting process schedules, encodes the tasks and decodes the results; the workers decode, run x*x and encode. Process workers\' CPU from /proc (10 ms ticks); ThreadPool threads count in the submitting process.',
     ],
   };
   const oursApply = apply('pool.apply');
@@ -183,7 +259,7 @@ export async function run() {
       ? { text: `map with automatic chunks at least 3x CPython's: ${fmtRate(oursAuto)}/s vs ${fmtRate(pyAuto)}/s → ${fmtRatio(oursAuto / pyAuto)}`, pass: oursAuto >= 3 * pyAuto }
       : { text: "map with automatic chunks at least 3x CPython's: not measured", pass: null },
   ];
-  return { name, title, tables: [mapTable, applyTable], goals, notes };
+  return { name, title, tables: [mapTable, applyTable, costTable], goals, notes };
 }
 
 function prefixed(prefix, r) {

@@ -84,9 +84,11 @@ class Worker {
       }
     }
     this.#send([M_READY, process.pid, threadId]);
+    let lastBatch = 0; // tasks in the batch just run
     for (;;) {
-      // About to wait for tasks: send what we have first (unless more tasks are already here).
-      if (this.#out.length > 1 && !conn.pollSync(0)) this.#flush();
+      // About to wait for tasks: send what we have first, unless more tasks are already here (a
+      // stream of batches) — a lone task's result (apply) goes at once, without asking.
+      if (this.#out.length > 1 && (lastBatch <= 3 || !conn.pollSync(0))) this.#flush();
       let batch: unknown[];
       try {
         batch = conn.recvSync() as unknown[];
@@ -95,7 +97,9 @@ class Worker {
         this.#send([M_BATCH_ERROR, this.#record(e)]); // a batch that did not decode; the stream goes on
         continue;
       }
-      await this.#runBatch(batch);
+      lastBatch = batch.length / 3;
+      const running = this.#runBatch(batch, 0);
+      if (running) await running; // only a batch with an async task (or a new target) waits here
       if (this.#maxtasks > 0 && this.#done >= this.#maxtasks) break;
     }
     if (this.#out.length > 1) this.#flush();
@@ -103,74 +107,98 @@ class Worker {
     this.#exit(0);
   }
 
-  async #runBatch(batch: unknown[]): Promise<void> {
-    for (let i = 0; i < batch.length; i += 3) {
+  /**
+   * Runs the batch from entry `i`, synchronously as long as its tasks are; at the first task that
+   * returns a promise (or a target to load) it returns a promise that finishes the batch.
+   */
+  #runBatch(batch: unknown[], i: number): Promise<void> | undefined {
+    for (; i < batch.length; i += 3) {
       const kind = batch[i] as number;
       const id = batch[i + 1] as number;
       const payload = batch[i + 2];
-      if (kind === K_DEF) {
-        const desc = payload as TargetDesc;
-        try {
-          this.#fns[id] = { fn: await loadTarget(desc, this.#entry), desc };
-        } catch (error) {
-          this.#fns[id] = { error, desc };
-        }
-        continue;
-      }
+      if (kind === K_DEF) return this.#define(id, payload as TargetDesc).then(() => this.#runBatch(batch, i + 3));
       const loaded = this.#fns[id];
       this.#running = true;
       const t0 = performance.now();
-      let status = S_OK;
       let value: unknown;
       try {
         if (!loaded) throw new Error(`Pool ${this.#name}: task for unknown target #${id} (a bug of multiproc)`);
         if ('error' in loaded) throw loaded.error;
-        const fn = loaded.fn;
-        switch (kind) {
-          case K_ONE:
-            value = fn(payload);
-            break;
-          case K_APPLY:
-            value = fn(...(payload as unknown[]));
-            break;
-          case K_CHUNK:
-          case K_STAR: {
-            // A chunk of numbers may come as a Float64Array (see packChunk in pool.ts): indexed alike.
-            const items = payload as ArrayLike<unknown>;
-            const n = items.length;
-            const out = new Array<unknown>(n);
-            let numbers = true;
-            for (let j = 0; j < n; j++) {
-              let r = kind === K_CHUNK ? fn(items[j]) : fn(...(items[j] as unknown[]));
-              if (isThenable(r)) r = await r;
-              out[j] = r;
-              if (typeof r !== 'number') numbers = false;
-            }
-            value = numbers && n >= PACK_MIN ? Float64Array.from(out as number[]) : out;
-            break;
-          }
-          default:
-            throw new Error(`Pool ${this.#name}: unknown task kind ${kind} (a bug of multiproc)`);
-        }
-        if (isThenable(value)) value = await value;
+        value = kind === K_CHUNK || kind === K_STAR ? this.#chunk(loaded.fn, kind, payload as ArrayLike<unknown>) : this.#call(loaded.fn, kind, payload);
       } catch (e) {
-        const err = loaded ? explainTargetError(e, loaded.desc, `Pool ${this.#name}`) : e;
-        if (isErrorLike(err)) {
-          status = S_ERROR;
-          value = this.#record(err);
-        } else {
-          status = S_THROWN;
-          value = cloneable(err) ? err : String(err);
-        }
+        this.#done1(t0, S_ERROR, e, loaded);
+        continue;
       }
-      this.#running = false;
-      const t1 = performance.now();
-      const out = this.#out;
-      if (out.length === 1) this.#firstUnsent = t1;
-      out.push(status, value, Math.round((t1 - t0) * 1000));
-      this.#done++;
-      if (out.length >= 1 + 3 * FLUSH_COUNT || t1 - this.#firstUnsent >= FLUSH_MS) this.#flush();
+      if (isThenable(value)) {
+        return Promise.resolve(value).then(
+          (v) => this.#done1(t0, S_OK, v, loaded),
+          (e) => this.#done1(t0, S_ERROR, e, loaded),
+        ).then(() => this.#runBatch(batch, i + 3));
+      }
+      this.#done1(t0, S_OK, value, loaded);
     }
+    return undefined;
+  }
+
+  async #define(id: number, desc: TargetDesc): Promise<void> {
+    try {
+      this.#fns[id] = { fn: await loadTarget(desc, this.#entry), desc };
+    } catch (error) {
+      this.#fns[id] = { error, desc };
+    }
+  }
+
+  #call(fn: Function, kind: number, payload: unknown): unknown {
+    if (kind === K_ONE) return fn(payload);
+    if (kind === K_APPLY) return fn(...(payload as unknown[]));
+    throw new Error(`Pool ${this.#name}: unknown task kind ${kind} (a bug of multiproc)`);
+  }
+
+  /** A chunk: its items one after another (an async one awaited before the next), its results as one value. */
+  #chunk(fn: Function, kind: number, items: ArrayLike<unknown>): unknown[] | Float64Array | Promise<unknown[] | Float64Array> {
+    // A chunk of numbers may come as a Float64Array (see packChunk in pool.ts): indexed alike.
+    const n = items.length;
+    const out = new Array<unknown>(n);
+    let numbers = true;
+    const finish = () => (numbers && n >= PACK_MIN ? Float64Array.from(out as number[]) : out);
+    for (let j = 0; j < n; j++) {
+      const r = kind === K_CHUNK ? fn(items[j]) : fn(...(items[j] as unknown[]));
+      if (isThenable(r)) {
+        return (async () => {
+          out[j] = await r;
+          if (typeof out[j] !== 'number') numbers = false;
+          for (let k = j + 1; k < n; k++) {
+            let v = kind === K_CHUNK ? fn(items[k]) : fn(...(items[k] as unknown[]));
+            if (isThenable(v)) v = await v;
+            out[k] = v;
+            if (typeof v !== 'number') numbers = false;
+          }
+          return finish();
+        })();
+      }
+      out[j] = r;
+      if (typeof r !== 'number') numbers = false;
+    }
+    return finish();
+  }
+
+  /** Records the result (or error) of the task that began at `t0`; sends results when it is time. */
+  #done1(t0: number, status: number, value: unknown, loaded: Loaded | undefined): void {
+    this.#running = false;
+    if (status === S_ERROR) {
+      const err = loaded ? explainTargetError(value, loaded.desc, `Pool ${this.#name}`) : value;
+      if (isErrorLike(err)) value = this.#record(err);
+      else {
+        status = S_THROWN;
+        value = cloneable(err) ? err : String(err);
+      }
+    }
+    const t1 = performance.now();
+    const out = this.#out;
+    if (out.length === 1) this.#firstUnsent = t1;
+    out.push(status, value, Math.round((t1 - t0) * 1000));
+    this.#done++;
+    if (out.length >= 1 + 3 * FLUSH_COUNT || t1 - this.#firstUnsent >= FLUSH_MS) this.#flush();
   }
 
   #record(e: unknown): ErrorRecord {
