@@ -14,6 +14,7 @@
 // workers share no lock. What it costs is measured by bench/pool.mjs: the parent's CPU time per
 // task of a chunksize-1 map beside the workers', and apply()'s round trip beside a bare Pipe's.
 import { encode } from './codec.js';
+import { registerReducer } from './reduction.js';
 import { EOFError, ProcessError, TimeoutError } from './errors.js';
 import { cpuCount } from './process.js';
 import { describeTarget, entryUrl, type Target, type TargetDesc } from './target.js';
@@ -1297,6 +1298,19 @@ export class Pool {
     await this.terminate();
   }
 }
+
+// As in Python ("pool objects cannot be passed between processes or pickled"): a pool belongs to
+// the process that made it; sending one would otherwise arrive as an empty object.
+registerReducer<Pool, never>({
+  type: 'Pool',
+  cls: Pool,
+  reduce: (p) => {
+    throw new TypeError(`${p instanceof ThreadPool ? 'ThreadPool' : 'Pool'} objects cannot be sent to another process; pass the data and make the pool where it is used`);
+  },
+  rebuild: () => {
+    throw new TypeError('a Pool cannot be rebuilt in another process');
+  },
+});
 
 /** Python's multiprocessing.pool.ThreadPool: the same API, the workers are worker_threads. */
 export class ThreadPool extends Pool {

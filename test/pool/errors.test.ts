@@ -93,6 +93,11 @@ describe.each(KINDS)('%s errors', (name, P) => {
     await expect(pool.map((x: unknown) => x, [1, Symbol('s'), 3])).rejects.toThrow(/item 1 of the iterable/);
   });
 
+  it('a pool cannot be sent to a worker (as in Python)', async () => {
+    const pool = makePool(P, 1);
+    await expect(pool.apply((p: unknown) => p, [pool])).rejects.toThrow(`${name} objects cannot be sent to another process`);
+  });
+
   it('a result that cannot be sent back fails its task with a TypeError', async () => {
     const pool = makePool(P, 1);
     const err = await pool.apply(() => ({ fn() {} })).catch((e) => e);
