@@ -160,7 +160,7 @@ class Worker {
     const n = items.length;
     const out = new Array<unknown>(n);
     let numbers = true;
-    const finish = () => (numbers && n >= PACK_MIN ? Float64Array.from(out as number[]) : out);
+    const finish = () => (numbers && n >= PACK_MIN ? new Float64Array(out as number[]) : out);
     for (let j = 0; j < n; j++) {
       const r = kind === K_CHUNK ? fn(items[j]) : fn(...(items[j] as unknown[]));
       if (isThenable(r)) {

@@ -1329,7 +1329,7 @@ function terminatedError(what: string): Error {
 function packChunk(chunk: unknown[]): unknown[] | Float64Array {
   if (chunk.length < PACK_MIN) return chunk;
   for (let i = 0; i < chunk.length; i++) if (typeof chunk[i] !== 'number') return chunk;
-  return Float64Array.from(chunk as number[]);
+  return new Float64Array(chunk as number[]);
 }
 
 /** Whether `iterable` is async; throws if it is neither kind. */
