@@ -37,6 +37,14 @@ describe.each(KINDS)('%s initializer', (name, P) => {
     await pool.join();
   });
 
+  it('workers that keep dying before they are ready break the pool instead of restarting forever', async () => {
+    const pool = makePool(P, { processes: 1, initializer: () => process.exit(7) });
+    const err = await pool.apply((x: number) => x, [1]).catch((e) => e);
+    expect(err).toBeInstanceOf(ProcessError);
+    expect(err.message).toMatch(/3 workers in a row ended before they were ready \(the last \S+ \(.+\) with exit code 7\)/);
+    expect(() => pool.map((x: number) => x, [1])).toThrow(/the pool is broken/);
+  });
+
   it('bad options throw at construction, naming them', () => {
     expect(() => new P({ processes: 0 })).toThrow(`${name}: processes must be an integer >= 1, got 0`);
     expect(() => new P({ processes: 1.5 })).toThrow(/processes must be an integer >= 1, got 1.5/);
