@@ -16,6 +16,10 @@ const MAP_N = 100_000;
 const AUTO_REPS = 10;
 const APPLY_N = 2000;
 const APPLY_WARM = 200;
+/** apply and bare Pipe round trips alternate in blocks of this many. */
+const APPLY_BLOCK = 200;
+/** A message of the size of an apply task ([kind, target, args]). */
+const APPLY_SIZED = [1, 0, [0]];
 
 const PY_POOL = join(PEERS, 'py_pool.py');
 const PISCINA = join(PEERS, 'piscina_pool.mjs');
@@ -31,14 +35,31 @@ async function ours(kind) {
     await pool.map(square, items.slice(0, 1000), { chunksize: 1 });
     await pool.map(square, items);
     for (let i = 0; i < APPLY_WARM; i++) await pool.apply(square, [i]);
+    // Pool: apply in blocks alternating with blocks of bare Pipe round trips to a process of the
+    // same kind, so that both see the same moments of a shared machine.
+    const echo = kind === 'Pool' ? await echoProcess(lib) : null;
     const samples = new Float64Array(APPLY_N);
-    const t0 = now();
-    for (let i = 0; i < APPLY_N; i++) {
-      const t = now();
-      await pool.apply(square, [i]);
-      samples[i] = Number(now() - t);
+    const pipeSamples = new Float64Array(echo ? APPLY_N : 0);
+    let applyNs = 0, pipeNs = 0;
+    for (let block = 0; block < APPLY_N; block += APPLY_BLOCK) {
+      let t0 = now();
+      for (let i = block; i < block + APPLY_BLOCK; i++) {
+        const t = now();
+        await pool.apply(square, [i]);
+        samples[i] = Number(now() - t);
+      }
+      applyNs += Number(now() - t0);
+      if (!echo) continue;
+      t0 = now();
+      for (let i = block; i < block + APPLY_BLOCK; i++) {
+        const t = now();
+        echo.conn.send(APPLY_SIZED);
+        await echo.conn.recv();
+        pipeSamples[i] = Number(now() - t);
+      }
+      pipeNs += Number(now() - t0);
     }
-    const applyNs = Number(now() - t0);
+    if (echo) await echo.end();
     const workers = kind === 'Pool' ? childPids() : [];
     const cpu0 = process.cpuUsage();
     const wcpu0 = workers.map(procCpuNs);
@@ -58,7 +79,7 @@ async function ours(kind) {
       auto: (MAP_N * AUTO_REPS) / (autoNs / 1e9),
       // CPU per item of the chunksize-1 map: the submitting process (scheduling, encoding, results) and the workers.
       cs1ParentCpu: (cpu.user + cpu.system) / MAP_N,
-      ...(kind === 'Pool' ? { cs1WorkerCpu: wcpu / 1000 / MAP_N, pipe: await pipeRtt(lib) } : {}),
+      ...(kind === 'Pool' ? { cs1WorkerCpu: wcpu / 1000 / MAP_N, pipe: rtt(pipeSamples, pipeNs) } : {}),
     };
   } finally {
     await pool.terminate();
@@ -87,8 +108,8 @@ function procCpuNs(pid) {
   }
 }
 
-/** A bare Pipe round trip between the same kind of processes: await recv() here, recvSync in the child (what apply() adds to). */
-async function pipeRtt(lib) {
+/** A child echoing on a bare Pipe (recvSync, send), warmed: what apply() adds to. */
+async function echoProcess(lib) {
   const [a, b] = lib.Pipe();
   const p = new lib.Process({
     target: (c) => {
@@ -103,20 +124,14 @@ async function pipeRtt(lib) {
   });
   p.start();
   b.close();
-  const msg = [1, 0, [0]]; // the size of an apply task
-  for (let i = 0; i < APPLY_WARM; i++) { a.send(msg); await a.recv(); }
-  const samples = new Float64Array(APPLY_N);
-  const t0 = now();
-  for (let i = 0; i < APPLY_N; i++) {
-    const t = now();
-    a.send(msg);
-    await a.recv();
-    samples[i] = Number(now() - t);
-  }
-  const total = Number(now() - t0);
-  a.close();
-  await p.join();
-  return rtt(samples, total);
+  for (let i = 0; i < APPLY_WARM; i++) { a.send(APPLY_SIZED); await a.recv(); }
+  return {
+    conn: a,
+    async end() {
+      a.close();
+      await p.join();
+    },
+  };
 }
 
 function rtt(samples, totalNs) {
@@ -230,6 +245,7 @@ export async function run() {
     rows: [applyRow('pool.apply', impl.pool), applyRow('pool.pipe', 'multiproc bare Pipe round trip, same processes (what apply adds to)'), applyRow('thread.apply', impl.thread), applyRow('py.apply', impl.py), applyRow('piscina.apply', impl.piscina)],
     notes: [
       `${APPLY_N.toLocaleString('en')} sequential calls per round after ${APPLY_WARM} warm-up ones, each timed; p50/p99 are the medians of the rounds' own. Ours: await pool.apply(square, [i]); CPython: pool.apply(_sq, (i,)); piscina: await pool.run(i).`,
+      `The bare Pipe row: a child process echoing with recvSync, this side send + await recv() with a message of an apply task's size, in blocks of ${APPLY_BLOCK} alternating with the Pool's applies (same moments of the machine). The difference is what the pool adds; the rest is the wake-ups of two processes, which a loaded or single-CPU machine makes slow.`,
     ],
   };
   const cpuRow = (key, label) => {

@@ -33,6 +33,12 @@ const PACK_MIN = 16;
 /** At most this many tasks in one message. */
 const BATCH_MAX = 256;
 /**
+ * At most about this many items in one message (a bigger first task goes alone): a worker starts
+ * on a message only once it has all of it, so big chunks go one per message and the worker
+ * starts on the first while the next are still on their way.
+ */
+const BATCH_UNITS = 4096;
+/**
  * A busy worker is sent more only once it has room for this many more tasks (or the queue holds
  * fewer): refilling a task at a time as results trickle in would cost a message per task.
  */
@@ -920,6 +926,7 @@ export class Pool {
     const msg: unknown[] = [];
     const tasks: Task[] = [];
     const defs: number[] = [];
+    let units = 0;
     while (tasks.length < max && q.length > 0) {
       const t = q.peek()!;
       if (!t.job.live) {
@@ -928,7 +935,8 @@ export class Pool {
         continue;
       }
       const cost = this.#costOf(t);
-      if (tasks.length > 0 && !this.#canTake(w, cost)) break;
+      if (tasks.length > 0 && (!this.#canTake(w, cost) || units + t.units > BATCH_UNITS)) break;
+      units += t.units;
       q.shift();
       if (!w.defined[t.fn]) {
         w.defined[t.fn] = true;
