@@ -9,11 +9,8 @@ import { EOFError } from './errors.js';
 import { explainTargetError, loadTarget, type TargetDesc } from './target.js';
 import {
   K_APPLY, K_CHUNK, K_DEF, K_ONE, K_STAR, M_BATCH_ERROR, M_DYING, M_INIT_ERROR, M_READY, M_RESULTS,
-  S_ERROR, S_OK, S_THROWN, errorRecord, isErrorLike, type ErrorRecord, type InitMessage,
+  PACK_MIN, S_ERROR, S_OK, S_THROWN, errorRecord, isErrorLike, type ErrorRecord, type InitMessage,
 } from './pool-protocol.js';
-
-/** As PACK_MIN in pool.ts: all-number chunk results of this length go back as a Float64Array. */
-const PACK_MIN = 16;
 
 // Results go back in batches: when no task is left to run (none here and none arrived), or
 // after this many, or once the oldest unsent one has waited this long — so a stream of tiny
@@ -156,7 +153,7 @@ class Worker {
 
   /** A chunk: its items one after another (an async one awaited before the next), its results as one value. */
   #chunk(fn: Function, kind: number, items: ArrayLike<unknown>): unknown[] | Float64Array | Promise<unknown[] | Float64Array> {
-    // A chunk of numbers may come as a Float64Array (see packChunk in pool.ts): indexed alike.
+    // A chunk of numbers may come as a Float64Array (see PACK_MIN): indexed alike.
     const n = items.length;
     const out = new Array<unknown>(n);
     let numbers = true;

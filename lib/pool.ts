@@ -21,15 +21,13 @@ import { describeTarget, entryUrl, type Target, type TargetDesc } from './target
 import { processLauncher, threadLauncher, type PoolLauncher, type PoolWorkerHandle } from './pool-launcher.js';
 import {
   K_APPLY, K_CHUNK, K_DEF, K_ONE, K_STAR, M_BATCH_ERROR, M_DYING, M_INIT_ERROR, M_READY, M_RESULTS,
-  S_ERROR, S_OK, errorFromRecord, type ErrorRecord, type InitMessage,
+  PACK_MIN, S_ERROR, S_OK, errorFromRecord, type ErrorRecord, type InitMessage,
 } from './pool-protocol.js';
 
 /** Estimated work (µs) a worker may hold beyond the task it runs; bounds how unevenly work can sit. */
 const TARGET_US = 1000;
 /** At most this many tasks outstanding on one worker. */
 const MAX_WINDOW = 512;
-/** Chunks of at least this many numbers travel as a Float64Array (see packChunk). */
-const PACK_MIN = 16;
 /** At most this many tasks in one message. */
 const BATCH_MAX = 256;
 /**
@@ -1329,11 +1327,7 @@ function terminatedError(what: string): Error {
   return new Error(`${what}.terminate: the pool was terminated before this task finished`);
 }
 
-/**
- * A chunk of numbers travels as a Float64Array: the same numbers on the other side (a double holds
- * any JS number exactly), copied as bytes rather than encoded one by one. The worker indexes it as
- * it would the array, and sends all-number results back the same way.
- */
+/** A chunk of numbers as a Float64Array (see PACK_MIN in pool-protocol.ts); other chunks as they are. */
 function packChunk(chunk: unknown[]): unknown[] | Float64Array {
   if (chunk.length < PACK_MIN) return chunk;
   for (let i = 0; i < chunk.length; i++) if (typeof chunk[i] !== 'number') return chunk;
