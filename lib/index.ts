@@ -12,3 +12,5 @@ export {
 } from './errors.js';
 export { Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event, Barrier } from './synchronize.js';
 export type { AcquireOptions, SyncOptions, SemaphoreOptions, BarrierOptions } from './synchronize.js';
+export { Queue, SimpleQueue, JoinableQueue, DEFAULT_QUEUE_CAPACITY } from './queues.js';
+export type { QueueOptions, SimpleQueueOptions, QueueWaitOptions } from './queues.js';
