@@ -25,16 +25,38 @@ export type SimpleQueueOptions = Omit<QueueOptions, 'maxsize'>;
 export type QueueWaitOptions = AcquireOptions;
 
 const kAdopt = Symbol('adopt');
+const kCore = Symbol('multiproc.queue');
 type PutMethod = 'put' | 'putSync' | 'putNowait';
 
-/** What the shared implementation needs of its owner: the ring, and names for messages. */
-interface Owner {
-  readonly name: string;
-  /** `Class.method`, for codec messages (made once: a put must not build strings). */
-  label(method: PutMethod): string;
-  isClosed(): boolean;
-  open(method: string): Ring;
-  closedError(method: string): Error;
+/** One queue object's hold on its ring, and its name for messages. */
+class Core {
+  ring: Ring | null;
+  /** `Class.method` for codec messages, made once: a put must not build strings. */
+  readonly labels: Record<PutMethod, string>;
+  constructor(
+    readonly name: string,
+    ring: Ring,
+  ) {
+    this.ring = ring;
+    this.labels = { put: `${name}.put`, putSync: `${name}.putSync`, putNowait: `${name}.putNowait` };
+  }
+
+  open(method: string): Ring {
+    const ring = this.ring;
+    if (!ring) throw this.closedError(method);
+    return ring;
+  }
+
+  closedError(method: string): Error {
+    return new Error(`${this.name}.${method}(): the queue is closed (close() was called on this ${this.name} object in this process); use an open one`);
+  }
+
+  close(): void {
+    const ring = this.ring;
+    if (!ring) return;
+    this.ring = null;
+    ring.close();
+  }
 }
 
 function makeRing(name: string, options: QueueOptions | undefined, bounded: boolean): Ring {
@@ -54,14 +76,14 @@ function makeRing(name: string, options: QueueOptions | undefined, bounded: bool
 
 // ---- put and get, shared by the three classes ----
 
-function putSyncImpl(q: Owner, method: PutMethod, obj: unknown, timeout: number): void {
+function putSyncImpl(q: Core, method: PutMethod, obj: unknown, timeout: number): void {
   const ring = q.open(method);
-  const m = ring.prepare(obj, q.label(method));
+  const m = ring.prepare(obj, q.labels[method]);
   const r = ring.putSync(m, timeout);
   if (r !== true) throw fullError(q, ring, method, timeout, m.size);
 }
 
-function putImpl(q: Owner, method: PutMethod, obj: unknown, options: QueueWaitOptions | undefined): Promise<void> {
+function putImpl(q: Core, method: PutMethod, obj: unknown, options: QueueWaitOptions | undefined): Promise<void> {
   let ring: Ring, timeout: number, size: number;
   try {
     ring = q.open(method);
@@ -70,7 +92,7 @@ function putImpl(q: Owner, method: PutMethod, obj: unknown, options: QueueWaitOp
       putSyncImpl(q, method, obj, 0);
       return Promise.resolve();
     }
-    const m = ring.prepare(obj, q.label(method));
+    const m = ring.prepare(obj, q.labels[method]);
     size = m.size;
     if (ring.tryPutNow(m)) return Promise.resolve();
     return ring.put(Ring.keep(m), timeout, () => q.closedError(method)).then((r) => {
@@ -81,13 +103,13 @@ function putImpl(q: Owner, method: PutMethod, obj: unknown, options: QueueWaitOp
   }
 }
 
-function getSyncImpl(q: Owner, method: string, timeout: number): unknown {
+function getSyncImpl(q: Core, method: string, timeout: number): unknown {
   const r = q.open(method).getSync(timeout);
   if (r instanceof RingTimeout) throw emptyError(q, method, timeout);
   return r;
 }
 
-function getImpl(q: Owner, method: string, options: QueueWaitOptions | undefined): Promise<unknown> {
+function getImpl(q: Core, method: string, options: QueueWaitOptions | undefined): Promise<unknown> {
   try {
     const ring = q.open(method);
     const timeout = timeoutOf(`${q.name}.${method}()`, options);
@@ -106,7 +128,7 @@ function getImpl(q: Owner, method: string, options: QueueWaitOptions | undefined
   }
 }
 
-function fullError(q: Owner, ring: Ring, method: string, timeout: number, size: number): Full {
+function fullError(q: Core, ring: Ring, method: string, timeout: number, size: number): Full {
   const n = ring.qsize();
   const why = ring.maxsize > 0 && n >= ring.maxsize
     ? `it holds its maxsize of ${ring.maxsize} items`
@@ -115,17 +137,9 @@ function fullError(q: Owner, ring: Ring, method: string, timeout: number, size: 
   return new Full(`${q.name}.${method}(): the queue stayed full for ${timeout} ms (${why}); are consumers getting items?`);
 }
 
-function emptyError(q: Owner, method: string, timeout: number): Empty {
+function emptyError(q: Core, method: string, timeout: number): Empty {
   if (timeout === 0) return new Empty(`${q.name}.${method}(): the queue is empty`);
   return new Empty(`${q.name}.${method}(): no item arrived within ${timeout} ms`);
-}
-
-function labels(name: string): Record<PutMethod, string> {
-  return { put: `${name}.put`, putSync: `${name}.putSync`, putNowait: `${name}.putNowait` };
-}
-
-function closedError(name: string, method: string): Error {
-  return new Error(`${name}.${method}(): the queue is closed (close() was called on this ${name} object in this process); use an open one`);
 }
 
 // ---- the classes ----
@@ -136,77 +150,72 @@ function closedError(name: string, method: string): Error {
  * inside them travel too. Order is kept per producer; no item is lost, duplicated or torn, also
  * when a process is killed in the middle of a put or get.
  */
-export class Queue<T = unknown> implements Owner {
-  #ring: Ring | null;
+export class Queue<T = unknown> {
+  /** @internal */
+  readonly [kCore]: Core;
 
   constructor(options?: QueueOptions);
   /** @internal */
   constructor(adopt: typeof kAdopt, ring: Ring);
   constructor(a?: QueueOptions | typeof kAdopt, ring?: Ring) {
-    this.#ring = a === kAdopt ? ring! : makeRing(new.target.name, a, true);
-  }
-
-  /** @internal The class name, for messages. */
-  readonly name: string = this.constructor.name;
-  readonly #labels = labels(this.name);
-
-  /** @internal */
-  label(method: PutMethod): string {
-    return this.#labels[method];
+    const name = new.target.name;
+    this[kCore] = new Core(name, a === kAdopt ? ring! : makeRing(name, a, true));
   }
 
   /** Most items the queue holds (0: no limit by count). */
   get maxsize(): number {
-    return this.open('maxsize').maxsize;
+    return this[kCore].open('maxsize').maxsize;
   }
 
   /** Bytes of its shared ring. */
   get capacityBytes(): number {
-    return this.open('capacityBytes').cap;
+    return this[kCore].open('capacityBytes').cap;
   }
 
   /** Puts `obj`, waiting for room when the queue is full; rejects with `Full` if `timeout` passes first. */
   put(obj: T, options?: QueueWaitOptions): Promise<void> {
-    return putImpl(this, 'put', obj, options);
+    return putImpl(this[kCore], 'put', obj, options);
   }
 
   /** The blocking twin of `put`: throws `Full` if `timeout` passes first. */
   putSync(obj: T, options?: QueueWaitOptions): void {
-    putSyncImpl(this, 'putSync', obj, timeoutOf(`${this.name}.putSync()`, options));
+    const core = this[kCore];
+    putSyncImpl(core, 'putSync', obj, options === undefined ? -1 : timeoutOf(`${core.name}.putSync()`, options));
   }
 
   /** Puts `obj` if there is room now, else throws `Full`. */
   putNowait(obj: T): void {
-    putSyncImpl(this, 'putNowait', obj, 0);
+    putSyncImpl(this[kCore], 'putNowait', obj, 0);
   }
 
   /** Takes the next item, waiting for one; rejects with `Empty` if `timeout` passes first. */
   get(options?: QueueWaitOptions): Promise<T> {
-    return getImpl(this, 'get', options) as Promise<T>;
+    return getImpl(this[kCore], 'get', options) as Promise<T>;
   }
 
   /** The blocking twin of `get`: throws `Empty` if `timeout` passes first. */
   getSync(options?: QueueWaitOptions): T {
-    return getSyncImpl(this, 'getSync', timeoutOf(`${this.name}.getSync()`, options)) as T;
+    const core = this[kCore];
+    return getSyncImpl(core, 'getSync', options === undefined ? -1 : timeoutOf(`${core.name}.getSync()`, options)) as T;
   }
 
   /** Takes the next item if there is one now, else throws `Empty`. */
   getNowait(): T {
-    return getSyncImpl(this, 'getNowait', 0) as T;
+    return getSyncImpl(this[kCore], 'getNowait', 0) as T;
   }
 
   /** Items in the queue now (approximate while others put and get, as in Python). */
   qsize(): number {
-    return this.open('qsize').qsize();
+    return this[kCore].open('qsize').qsize();
   }
 
   empty(): boolean {
-    return this.open('empty').empty();
+    return this[kCore].open('empty').empty();
   }
 
   /** True when the queue holds `maxsize` items. */
   full(): boolean {
-    return this.open('full').full();
+    return this[kCore].open('full').full();
   }
 
   /**
@@ -215,36 +224,16 @@ export class Queue<T = unknown> implements Owner {
    * items in the queue, are not affected. Idempotent.
    */
   close(): void {
-    const ring = this.#ring;
-    if (!ring) return;
-    this.#ring = null;
-    ring.close();
+    this[kCore].close();
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 
-  /** @internal */
-  isClosed(): boolean {
-    return this.#ring === null;
-  }
-
-  /** @internal */
-  open(method: string): Ring {
-    const ring = this.#ring;
-    if (!ring) throw this.closedError(method);
-    return ring;
-  }
-
-  /** @internal */
-  closedError(method: string): Error {
-    return closedError(this.name, method);
-  }
-
   toString(): string {
-    const ring = this.#ring;
-    return ring ? `<${this.name}(maxsize=${ring.maxsize}, capacityBytes=${ring.cap}, qsize=${ring.qsize()})>` : `<${this.name}(closed)>`;
+    const { ring, name } = this[kCore];
+    return ring ? `<${name}(maxsize=${ring.maxsize}, capacityBytes=${ring.cap}, qsize=${ring.qsize()})>` : `<${name}(closed)>`;
   }
 }
 
@@ -252,19 +241,21 @@ export class Queue<T = unknown> implements Owner {
 export class JoinableQueue<T = unknown> extends Queue<T> {
   /** One item taken from the queue is processed. Throws if called more times than items were put. */
   taskDone(): void {
-    if (!this.open('taskDone').taskDone()) {
-      throw new Error(`${this.name}.taskDone(): called more times than there were items put (Python's ValueError); call it once per item got`);
+    const core = this[kCore];
+    if (!core.open('taskDone').taskDone()) {
+      throw new Error(`${core.name}.taskDone(): called more times than there were items put (Python's ValueError); call it once per item got`);
     }
   }
 
   /** Resolves once every item put has been got and marked done with taskDone(). */
   async join(): Promise<void> {
-    await this.open('join').join(-1, () => this.closedError('join'));
+    const core = this[kCore];
+    await core.open('join').join(-1, () => core.closedError('join'));
   }
 
   /** The blocking twin of `join`. */
   joinSync(): void {
-    this.open('joinSync').joinSync(-1);
+    this[kCore].open('joinSync').joinSync(-1);
   }
 }
 
@@ -272,78 +263,57 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
  * The plain queue (Python's `multiprocessing.SimpleQueue`): put, get, empty and close, no limit
  * by count. The same ring as Queue underneath.
  */
-export class SimpleQueue<T = unknown> implements Owner {
-  #ring: Ring | null;
+export class SimpleQueue<T = unknown> {
+  /** @internal */
+  readonly [kCore]: Core;
 
   constructor(options?: SimpleQueueOptions);
   /** @internal */
   constructor(adopt: typeof kAdopt, ring: Ring);
   constructor(a?: SimpleQueueOptions | typeof kAdopt, ring?: Ring) {
-    this.#ring = a === kAdopt ? ring! : makeRing(new.target.name, a, false);
-  }
-
-  /** @internal */
-  readonly name: string = this.constructor.name;
-  readonly #labels = labels(this.name);
-
-  /** @internal */
-  label(method: PutMethod): string {
-    return this.#labels[method];
+    const name = new.target.name;
+    this[kCore] = new Core(name, a === kAdopt ? ring! : makeRing(name, a, false));
   }
 
   /** Puts `obj`, waiting for room in the ring if it is full. */
   put(obj: T): Promise<void> {
-    return putImpl(this, 'put', obj, undefined);
+    return putImpl(this[kCore], 'put', obj, undefined);
   }
 
   putSync(obj: T): void {
-    putSyncImpl(this, 'putSync', obj, -1);
+    putSyncImpl(this[kCore], 'putSync', obj, -1);
   }
 
   /** Takes the next item, waiting for one. */
   get(): Promise<T> {
-    return getImpl(this, 'get', undefined) as Promise<T>;
+    return getImpl(this[kCore], 'get', undefined) as Promise<T>;
   }
 
   getSync(): T {
-    return getSyncImpl(this, 'getSync', -1) as T;
+    return getSyncImpl(this[kCore], 'getSync', -1) as T;
   }
 
   empty(): boolean {
-    return this.open('empty').empty();
+    return this[kCore].open('empty').empty();
   }
 
   close(): void {
-    const ring = this.#ring;
-    if (!ring) return;
-    this.#ring = null;
-    ring.close();
+    this[kCore].close();
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 
-  /** @internal */
-  isClosed(): boolean {
-    return this.#ring === null;
-  }
-
-  /** @internal */
-  open(method: string): Ring {
-    const ring = this.#ring;
-    if (!ring) throw this.closedError(method);
-    return ring;
-  }
-
-  /** @internal */
-  closedError(method: string): Error {
-    return closedError(this.name, method);
-  }
-
   toString(): string {
-    return this.#ring ? `<${this.name}(capacityBytes=${this.#ring.cap})>` : `<${this.name}(closed)>`;
+    const { ring, name } = this[kCore];
+    return ring ? `<${name}(capacityBytes=${ring.cap})>` : `<${name}(closed)>`;
   }
+}
+
+/** @internal The ring of a queue object (tests look inside). */
+export function ringOf(q: Queue | SimpleQueue): Ring {
+  return q[kCore].open('ringOf');
 }
 
 // ---- how they travel: the ring's three fds (SCM_RIGHTS; the sender keeps its own) ----
@@ -360,8 +330,8 @@ function registerQueue<Q extends Queue | SimpleQueue>(type: string, cls: abstrac
     type,
     cls,
     reduce: (q, ctx) => {
-      if (q.isClosed()) throw new Error(`a closed ${q.name} cannot be sent to another process (close() was called on it in this process)`);
-      const ring = q.open('reduce');
+      const ring = q[kCore].ring;
+      if (!ring) throw new Error(`a closed ${q[kCore].name} cannot be sent to another process (close() was called on it in this process)`);
       const fds = ring.fds;
       return { seg: ctx.addFd(fds.seg), tx: ctx.addFd(fds.tx), rx: ctx.addFd(fds.rx), spinMs: ring.spinMs };
     },
