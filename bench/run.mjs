@@ -13,7 +13,8 @@ export const BENCHES = [
   { name: 'pipe-cost', module: './pipe-cost.mjs' },
   { name: 'process', module: './process.mjs' },
   { name: 'lock', module: './lock.mjs' },
-  // queue, pool: add { name, module } here.
+  { name: 'queue', module: './queue.mjs' },
+  // pool: add { name, module } here.
 ];
 
 const OUT = join(ROOT, 'BENCHMARKS.md');

@@ -64,7 +64,8 @@ const FD_FULL = -1;
 
 /** What a wait reported that the caller turns into its own error. */
 export class RingTimeout {
-  constructor(readonly phase: 'lock' | 'room' | 'data') {}
+  /** lock: another process's put/get held on; room: the ring (or maxsize) stayed full; fds: the fd channel did; data: nothing came. */
+  constructor(readonly phase: 'lock' | 'room' | 'fds' | 'data') {}
 }
 
 /** The three fds of a ring in this process, closed by close() or when the Ring is collected. */
@@ -141,6 +142,8 @@ export class Ring {
   readonly consumer: LockWord;
   readonly spinMs: number;
   readonly spinUs: number;
+  /** The spin of the next wait (µs), between spinUs/16 and spinUs (see #adaptSpin). */
+  #spinUs: number;
   #fds: Fds | null;
   /** Async waits of this object in flight, cancelled by close(). */
   readonly #pending = new Set<number>();
@@ -174,6 +177,7 @@ export class Ring {
     this.maxInline = this.cap / 2 - 8;
     this.spinMs = spinMs;
     this.spinUs = spinMs * 1000;
+    this.#spinUs = this.spinUs;
     // A LockWord wants a Segment; this mapping is one in all it uses (its words and buffer).
     const seg = { fd: fds.seg, size: buf.byteLength, buffer: buf, words: () => this.w };
     this.producer = new LockWord({ seg, index: W.P_LOCK }, spinMs);
@@ -303,8 +307,9 @@ export class Ring {
           const left = remaining(timeout, start);
           const at = this.#tryPut(m, left);
           if (at === DONE) return true;
-          if (left === 0 || at === FD_FULL) return new RingTimeout('room');
-          if (native.waitWhile(this.buf, at, this.waitValue, left, this.spinUs) === TIMED_OUT && remaining(timeout, start) === 0) return new RingTimeout('room');
+          if (at === FD_FULL) return new RingTimeout('fds');
+          if (left === 0) return new RingTimeout('room');
+          if (this.#waitSync(at, this.waitValue, left) === TIMED_OUT && remaining(timeout, start) === 0) return new RingTimeout('room');
         }
       } finally {
         this.producer.release();
@@ -348,7 +353,7 @@ export class Ring {
         const left = remaining(timeout, start);
         const at = this.#tryPut(m, 0);
         if (at === DONE) return true;
-        if (left === 0) return new RingTimeout('room');
+        if (left === 0) return new RingTimeout(at === FD_FULL ? 'fds' : 'room');
         const index = at === FD_FULL ? W.HEAD : at;
         const value = at === FD_FULL ? Atomics.load(this.w, W.HEAD) : this.waitValue;
         const slice = at === FD_FULL ? (left < 0 ? FD_RETRY_MS : Math.min(left, FD_RETRY_MS)) : left;
@@ -426,10 +431,12 @@ export class Ring {
     w[word] = len | flags;
     w[word + 1] = tag;
     const end = (start + need) | 0;
-    // The journal, then the count, then the commit (see repairCursor for why this order).
-    Atomics.store(w, W.P_JSEQ, N);
-    Atomics.store(w, W.P_JEND, end);
-    Atomics.store(w, W.PUT_COUNT, (N + 1) | 0);
+    // The journal, then the count, then the commit (see repairCursor for why this order). Plain
+    // stores keep their order (V8 does not reorder stores; a killed process's executed stores all
+    // land), and the seq_cst commit orders them before itself for readers (release).
+    w[W.P_JSEQ] = N;
+    w[W.P_JEND] = end;
+    w[W.PUT_COUNT] = (N + 1) | 0;
     Atomics.store(w, W.TAIL, end);
     this.#tailLeft = end;
     this.#putLeft = (N + 1) | 0;
@@ -460,7 +467,7 @@ export class Ring {
         if (at === DONE) return this.#take();
         const left = remaining(timeout, start);
         if (left === 0) return new RingTimeout('data');
-        native.waitWhile(this.buf, at, this.waitValue, left, this.spinUs);
+        this.#waitSync(at, this.waitValue, left);
       }
     } finally {
       this.consumer.release();
@@ -566,9 +573,9 @@ export class Ring {
     } finally {
       if (hdr & FLAG_FDS) inc.rest();
     }
-    Atomics.store(w, W.C_JSEQ, G);
-    Atomics.store(w, W.C_JEND, end);
-    Atomics.store(w, W.GET_COUNT, (G + 1) | 0);
+    w[W.C_JSEQ] = G;
+    w[W.C_JEND] = end;
+    w[W.GET_COUNT] = (G + 1) | 0;
     Atomics.store(w, W.HEAD, end);
     this.#headLeft = end;
     this.#getLeft = (G + 1) | 0;
@@ -612,11 +619,6 @@ export class Ring {
     }
   }
 
-  unfinished(): number {
-    const d = Atomics.load(this.w, W.TASKS_DONE);
-    return Math.max(0, (Atomics.load(this.w, W.PUT_COUNT) - d) | 0);
-  }
-
   /** Waits until every task put is done: true, or false on timeout. */
   joinSync(timeout: number): boolean {
     const start = timeout > 0 ? performance.now() : 0;
@@ -626,7 +628,7 @@ export class Ring {
       const left = remaining(timeout, start);
       if (left === 0) return false;
       const slice = left < 0 || left > JOIN_PROBE_MS ? JOIN_PROBE_MS : left;
-      if (native.waitWhile(this.buf, W.TASKS_DONE, d, slice, this.spinUs) === TIMED_OUT && Atomics.load(this.w, W.TASKS_DONE) === d) this.#probeProducerSync();
+      if (native.waitWhile(this.buf, W.TASKS_DONE, d, slice, this.#spinUs) === TIMED_OUT && Atomics.load(this.w, W.TASKS_DONE) === d) this.#probeProducerSync();
     }
   }
 
@@ -700,15 +702,35 @@ export class Ring {
     return r;
   }
 
+  /** Waits, blocking, while word `index` holds `value` (spinning first): 0 changed, 2 timed out. */
+  #waitSync(index: number, value: number, timeout: number): number {
+    const t = performance.now();
+    const r = native.waitWhile(this.buf, index, value, timeout, this.#spinUs);
+    this.#adaptSpin(performance.now() - t);
+    return r;
+  }
+
   /** Waits on a waiter thread while word `index` holds `value`: 0 changed, 2 timed out, 3 cancelled. */
   #waitWord(index: number, value: number, timeout: number): Promise<number> {
+    const t = performance.now();
     return new Promise<number>((resolve) => {
-      const id = native.waitAsync(2, this.buf, index, value, 0, 0, timeout, this.spinUs, (r) => {
+      const id = native.waitAsync(2, this.buf, index, value, 0, 0, timeout, this.#spinUs, (r) => {
         this.#pending.delete(id);
+        this.#adaptSpin(performance.now() - t);
         resolve(r);
       });
       this.#pending.add(id);
     });
+  }
+
+  /**
+   * The spin adapts as a Connection's does: a wait that ended within the full spin means spinning
+   * catches the other side, so spin fully; one that took longer halves it, down to spinMs/16 (a
+   * slow peer, or one that shares our CPU and cannot go on while we spin).
+   */
+  #adaptSpin(waitedMs: number): void {
+    const full = this.spinUs;
+    this.#spinUs = waitedMs * 1000 <= full ? full : Math.max(full / 16, this.#spinUs / 2);
   }
 }
 

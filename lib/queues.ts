@@ -80,7 +80,7 @@ function putSyncImpl(q: Core, method: PutMethod, obj: unknown, timeout: number):
   const ring = q.open(method);
   const m = ring.prepare(obj, q.labels[method]);
   const r = ring.putSync(m, timeout);
-  if (r !== true) throw fullError(q, ring, method, timeout, m.size);
+  if (r !== true) throw fullError(q, ring, method, timeout, m.size, r);
 }
 
 function putImpl(q: Core, method: PutMethod, obj: unknown, options: QueueWaitOptions | undefined): Promise<void> {
@@ -96,7 +96,7 @@ function putImpl(q: Core, method: PutMethod, obj: unknown, options: QueueWaitOpt
     size = m.size;
     if (ring.tryPutNow(m)) return Promise.resolve();
     return ring.put(Ring.keep(m), timeout, () => q.closedError(method)).then((r) => {
-      if (r !== true) throw fullError(q, ring, method, timeout, size);
+      if (r !== true) throw fullError(q, ring, method, timeout, size, r);
     });
   } catch (e) {
     return Promise.reject(e);
@@ -128,11 +128,15 @@ function getImpl(q: Core, method: string, options: QueueWaitOptions | undefined)
   }
 }
 
-function fullError(q: Core, ring: Ring, method: string, timeout: number, size: number): Full {
+function fullError(q: Core, ring: Ring, method: string, timeout: number, size: number, r: RingTimeout): Full {
   const n = ring.qsize();
-  const why = ring.maxsize > 0 && n >= ring.maxsize
-    ? `it holds its maxsize of ${ring.maxsize} items`
-    : `its ${ring.cap}-byte ring has no room for this ${size}-byte item`;
+  const why = r.phase === 'fds'
+    ? `the channel that carries its items' handles and large items holds all the kernel allows`
+    : ring.maxsize > 0 && n >= ring.maxsize
+      ? `it holds its maxsize of ${ring.maxsize} items`
+      : r.phase === 'lock'
+        ? 'another process holds its put lock, waiting for room'
+        : `its ${ring.cap}-byte ring has no room for this ${size}-byte item`;
   if (timeout === 0) return new Full(`${q.name}.${method}(): the queue is full (${why}); get() items from it, or put() with a timeout to wait for room`);
   return new Full(`${q.name}.${method}(): the queue stayed full for ${timeout} ms (${why}); are consumers getting items?`);
 }
