@@ -735,6 +735,9 @@ export class Ring {
 }
 
 const JOIN_PROBE_MS = 1000;
+/** Spilled messages up to this size are read into one buffer kept for the next (see unspill). */
+const KEEP_SPILL_BUFFER = 16 << 20;
+let spillBuffer = Buffer.alloc(0);
 /** Messages up to this many bytes are decoded from a copy in `small` (see #view). */
 const SMALL = 256;
 const small = Buffer.allocUnsafeSlow(SMALL);
@@ -767,8 +770,18 @@ function spill(bytes: Uint8Array): number {
   return fd;
 }
 
+/**
+ * The bytes of a spilled message, read into a buffer this process keeps for the next one (decode
+ * copies everything out of its input): fresh memory would cost a page fault per 4 KiB each time.
+ */
 function unspill(fd: number, size: number): Buffer {
-  const out = Buffer.allocUnsafeSlow(size);
+  let out: Buffer;
+  if (size > KEEP_SPILL_BUFFER) {
+    out = Buffer.allocUnsafeSlow(size);
+  } else {
+    if (spillBuffer.length < size) spillBuffer = Buffer.allocUnsafeSlow(Math.max(size, 2 * spillBuffer.length));
+    out = spillBuffer.subarray(0, size);
+  }
   for (let done = 0; done < size; ) {
     const n = readSync(fd, out, done, size - done, done);
     if (n === 0) throw new Error(`a spilled queue message is ${done} bytes long, not the ${size} announced`);
