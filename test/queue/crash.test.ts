@@ -166,8 +166,11 @@ describe('processes killed by SIGKILL in the middle of real puts and gets', () =
       const rnd = (n) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
       for (let k = 0; k < 8; k++) {
         const p = new Process({ target: producer, args: [q, k] });
+        const before = Atomics.load(w, W.PUT_COUNT);
         p.start();
-        await sleep(150 + rnd(100));
+        // Running and putting (however slow the start, as under a sanitizer) before the hunt.
+        for (let t = 0; Atomics.load(w, W.PUT_COUNT) - before < 3 && t < 60000; t += 5) await sleep(5);
+        await sleep(rnd(100));
         for (let tries = 0; tries < 5000; tries++) {
           process.kill(p.pid, 'SIGSTOP');
           while (!stopped(p.pid)) await sleep(0);

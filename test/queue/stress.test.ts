@@ -69,11 +69,12 @@ describe('stress', () => {
       };
 
       let nextProducer = 0;
-      const producers = new Set(), consumers = new Set(), logs = [];
+      const producers = new Set(), consumers = new Set(), logs = [], born = new Map();
       const startProducer = () => {
         const p = new Process({ target: producer, args: [q, nextProducer++, rnd(1e9) + 1] });
         p.start();
         producers.add(p);
+        born.set(p, performance.now());
       };
       const startConsumer = () => {
         const seg = Segment.create(LOG_WORDS * 4);
@@ -81,14 +82,21 @@ describe('stress', () => {
         const p = new Process({ target: consumer, args: [q, seg, rnd(1e9) + 1] });
         p.start();
         consumers.add(p);
+        born.set(p, performance.now());
       };
+      const t0 = performance.now();
       for (let k = 0; k < 3; k++) { startProducer(); startConsumer(); }
+      // Victims must have lived a while: as long as the first item took to get through, and more
+      // (a slow start, as under a sanitizer, must not mean that nobody ever does anything).
+      while (logs.every((seg) => Atomics.load(seg.words(), 0) === 0)) await sleep(5);
+      const minAge = performance.now() - t0 + 50;
       let producerKills = 0, consumerKills = 0;
       const deadline = performance.now() + SECONDS * 1000;
       while (performance.now() < deadline) {
         await sleep(20 + rnd(150));
         const killProducer = rnd(2) === 0;
-        const pool = [...(killProducer ? producers : consumers)];
+        const pool = [...(killProducer ? producers : consumers)].filter((p) => performance.now() - born.get(p) > minAge);
+        if (pool.length === 0) continue;
         const victim = pool[rnd(pool.length)];
         victim.kill();
         await victim.join();
