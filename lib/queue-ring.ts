@@ -4,9 +4,9 @@
 // Layout (int32 word indices; each group on its own 64-byte line, so that a producer and a
 // consumer on two CPUs do not pass one line back and forth):
 //   [0] magic  [1] capacity in bytes (a power of two)  [2] maxsize (0: none)
-//   [16..17] producer lock (a robust LockWord: owner tid, token)
+//   [16..19] producer lock (a robust LockWord of LOCK_WORDS words: owner tid, token, parked, waking)
 //   [32] TAIL  [33] its parked waiters  [34] PUT_COUNT  [35] P_JSEQ  [36] P_JEND  [37] FD_TAG
-//   [48..49] consumer lock
+//   [48..51] consumer lock
 //   [64] HEAD  [65] its parked waiters  [66] GET_COUNT  [67] C_JSEQ  [68] C_JEND
 //   [80] TASKS_DONE (JoinableQueue)  [81] its parked waiters
 // Ring bytes start at HEADER_BYTES. TAIL and HEAD are byte positions modulo 2^32 (the offset is
@@ -28,7 +28,7 @@
 import { readSync, writeSync } from 'node:fs';
 import { native } from './native.js';
 import { decode, encodeScratch, type FdSource } from './codec.js';
-import { ACQUIRED, OWNER_DIED, TIMED_OUT, LockWord, remaining } from './synchronize.js';
+import { ACQUIRED, LOCK_WORDS, OWNER_DIED, TIMED_OUT, LockWord, remaining } from './synchronize.js';
 
 export const MAGIC = 0x31515251; // "QRQ1"
 export const W = {
@@ -40,6 +40,7 @@ export const W = {
   TASKS_DONE: 80, DONE_WAITERS: 81,
 } as const;
 export const HEADER_BYTES = 512;
+if (W.P_LOCK + LOCK_WORDS > W.TAIL || W.C_LOCK + LOCK_WORDS > W.HEAD) throw new Error('queue-ring: a lock word outgrew its line');
 const DATA_WORD = HEADER_BYTES >> 2;
 
 export const WRAP = -1;
