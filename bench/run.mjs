@@ -13,8 +13,8 @@ export const BENCHES = [
   { name: 'pipe-cost', module: './pipe-cost.mjs' },
   { name: 'process', module: './process.mjs' },
   { name: 'lock', module: './lock.mjs' },
+  { name: 'queue', module: './queue.mjs' },
   { name: 'pool', module: './pool.mjs' },
-  // queue: add { name, module } here.
 ];
 
 const OUT = join(ROOT, 'BENCHMARKS.md');

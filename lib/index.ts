@@ -16,6 +16,8 @@ export { Value, RawValue, SharedArray, RawArray, SynchronizedValue, RawSharedVal
 export type { Typecode, ValueOptions, CValue, CInput, CView, Synchronized, AnyLock } from './sharedctypes.js';
 export { SharedMemory, ShareableList } from './shared-memory.js';
 export type { SharedMemoryOptions, ShareableItem } from './shared-memory.js';
+export { Queue, SimpleQueue, JoinableQueue, DEFAULT_QUEUE_CAPACITY } from './queues.js';
+export type { QueueOptions, SimpleQueueOptions, QueueWaitOptions } from './queues.js';
 export { Pool, ThreadPool, AsyncResult, IMapIterator } from './pool.js';
 export type { PoolOptions, ApplyOptions, MapOptions, MapAsyncOptions } from './pool.js';
 export { RemoteTraceback } from './pool-protocol.js';

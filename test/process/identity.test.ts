@@ -37,12 +37,14 @@ describe('identity', () => {
 
   it('activeChildren lists the running children only', async () => {
     const out = await runNodeOk(`
-      import { Process, activeChildren } from LIB;
-      const p = new Process({ target: () => new Promise((r) => setTimeout(r, 400)), name: 'slow' });
+      import { Process, Event, activeChildren } from LIB;
+      const done = new Event();
+      const p = new Process({ target: (done) => done.wait(), args: [done], name: 'slow' });
       const q = new Process({ target: () => {}, name: 'quick' });
       p.start(); q.start();
       await q.join();
       const during = activeChildren().map((c) => c.name);
+      done.set();
       await p.join();
       console.log(JSON.stringify({ during, after: activeChildren().length }));
     `);
