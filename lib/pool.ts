@@ -1140,7 +1140,14 @@ export class Pool {
         this.#break(new ProcessError(`${this.#what}: ${BOOT_FAILURES} workers in a row ended before they were ready (the last ${h.label} with ${this.#launcher.describeExit(code)}); see their output above`));
       }
     }
-    if (this.#wantsWorkers()) this.#startWorker();
+    if (this.#wantsWorkers()) {
+      try {
+        this.#startWorker();
+      } catch (e) {
+        // No process or thread can be started (out of fds, of processes...): the work cannot go on.
+        this.#break(new ProcessError(`${this.#what}: cannot start a worker to replace ${h.label}: ${(e as Error).message}`, { cause: e }));
+      }
+    }
     this.#updateKeepAlive();
     this.#checkJoined();
     if (this.#queue.length > 0) this.#dispatch();
