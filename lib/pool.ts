@@ -990,10 +990,10 @@ export class Pool {
         encode(t.payload, 'x', []);
         keep.push(t);
       } catch (e) {
-        if (!(e instanceof TypeError)) throw e;
         const what = t.job instanceof ApplyJob ? 'args' : t.units === 1 && t.kind !== K_CHUNK && t.kind !== K_STAR ? `item ${t.index} of the iterable` : `the chunk from item ${t.index} of the iterable`;
-        const msg = e.message.replace(/^x: /, '').replace(/\bat msg/, `at ${what}`);
-        this.#settleTask(t, false, new TypeError(`${this.#what}: cannot send a task: ${msg}`, { cause: e }));
+        const msg = String((e as Error)?.message ?? e).replace(/^x: /, '').replace(/\bat msg/, `at ${what}`);
+        const C = e instanceof TypeError ? TypeError : Error;
+        this.#settleTask(t, false, new C(`${this.#what}: cannot send a task: ${msg}`, { cause: e }));
       }
     }
     this.#requeue(keep);
