@@ -8,7 +8,8 @@
         "native/addon.cc",
         "native/bufpool.cc",
         "native/channel.cc",
-        "native/process.cc"
+        "native/process.cc",
+        "native/socket.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

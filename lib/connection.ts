@@ -406,8 +406,13 @@ export class Connection {
   readonly #drain = (): void => {
     const ws = this.#waiters;
     while (ws.length > 0 && this.#ch) {
-      if (!ws[0]!.take()) break;
-      ws.shift();
+      // Out of the queue while it reads: a read that fails the connection (a bad frame) closes
+      // it, and close() must not reject this waiter with "closed" before it reports why.
+      const w = ws.shift()!;
+      if (!w.take()) {
+        ws.unshift(w);
+        break;
+      }
     }
     if (ws.length === 0) this.#watch(false);
   };

@@ -2,6 +2,7 @@
 // native classes and functions (their typed contract is lib/native.ts).
 #include "channel.h"
 #include "instance.h"
+#include "socket.h"
 
 namespace multiproc {
 
@@ -48,6 +49,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   Channel::Init(env, exports);
   InitProcess(env, exports);
+  InitSocket(env, exports);
   return exports;
 }
 
