@@ -9,6 +9,12 @@ export { Listener, Client } from './listener.js';
 export type { Address, AuthKey, ListenerOptions, ClientOptions, SocketFamily } from './listener.js';
 export { wait } from './wait.js';
 export {
+  Manager, BaseManager, SyncManager, BaseProxy, ManagerServer,
+  DictProxy, ListProxy, NamespaceProxy, QueueProxy, JoinableQueueProxy, AcquirerProxy, LockProxy,
+  SemaphoreProxy, ConditionProxy, EventProxy, BarrierProxy, ValueProxy, ArrayProxy,
+} from './managers.js';
+export type { BaseManagerOptions, RegisterOptions, Token } from './managers.js';
+export {
   Empty, Full, TimeoutError, BrokenBarrierError, AuthenticationError, ProcessError,
   EOFError, RemoteError, BufferTooShort, MultiprocError,
 } from './errors.js';

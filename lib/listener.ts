@@ -1,7 +1,6 @@
 // Listener and Client (API.md, Connections): stream sockets on AF_UNIX or TCP that yield the same
 // Connection as Pipe, with CPython's authkey challenge/response handshake (3.11 and 3.12+ digests).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
 import { unlinkSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -416,6 +415,7 @@ export async function Client(address: Address, options: ClientOptions = {}): Pro
     if (host === '' || host === '0.0.0.0' || host === '::') host = family === 'AF_INET6' ? '::1' : '127.0.0.1';
     else if (!isIP(host)) {
       try {
+        const { lookup } = await import('node:dns/promises'); // loaded only for names
         host = (await lookup(host, { family: family === 'AF_INET6' ? 6 : 4 })).address;
       } catch (e) {
         throw socketError(e, what, address);
