@@ -12,6 +12,7 @@ export const BENCHES = [
   { name: 'pipe', module: './pipe.mjs' },
   { name: 'pipe-cost', module: './pipe-cost.mjs' },
   { name: 'process', module: './process.mjs' },
+  { name: 'manager', module: './manager.mjs' },
   // queue, lock, pool: add { name, module } here.
 ];
 
