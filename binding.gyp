@@ -9,7 +9,9 @@
         "native/bufpool.cc",
         "native/channel.cc",
         "native/process.cc",
-        "native/socket.cc"
+        "native/shm.cc",
+        "native/socket.cc",
+        "native/sync.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

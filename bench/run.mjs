@@ -12,8 +12,9 @@ export const BENCHES = [
   { name: 'pipe', module: './pipe.mjs' },
   { name: 'pipe-cost', module: './pipe-cost.mjs' },
   { name: 'process', module: './process.mjs' },
+  { name: 'lock', module: './lock.mjs' },
   { name: 'manager', module: './manager.mjs' },
-  // queue, lock, pool: add { name, module } here.
+  // queue, pool: add { name, module } here.
 ];
 
 const OUT = join(ROOT, 'BENCHMARKS.md');

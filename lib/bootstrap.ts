@@ -8,8 +8,8 @@ import { EOFError } from './errors.js';
 import { adoptIdentity, type StartMessage } from './process.js';
 import { describeTarget, entryUrl, explainTargetError, loadTarget } from './target.js';
 import { CHILD_FLAG } from './context.js';
-// Manager proxies in a target's args rebuild here (their reducer and classes register on import).
-import './manager-proxies.js';
+// Every type that can arrive in args registers how it is rebuilt when its module loads.
+import './index.js';
 
 const at = process.argv.indexOf(CHILD_FLAG);
 const parentPid = Number(process.argv[at + 1]);

@@ -18,3 +18,5 @@ export {
   Empty, Full, TimeoutError, BrokenBarrierError, AuthenticationError, ProcessError,
   EOFError, RemoteError, BufferTooShort, MultiprocError,
 } from './errors.js';
+export { Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event, Barrier } from './synchronize.js';
+export type { AcquireOptions, SyncOptions, SemaphoreOptions, BarrierOptions } from './synchronize.js';

@@ -89,6 +89,42 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   /** A close-on-exec duplicate of `fd`. */
   dupFd(fd: number): number;
+
+  // ---- shared memory (native/shm.cc) ----
+  /** A new zero-filled anonymous segment (memfd) of `size` bytes: its fd, close-on-exec. */
+  shmCreateAnon(size: number): number;
+  /** shm_open of `name` (leading '/'): with `create`, a new 0600 segment of `size` bytes (O_EXCL). Errors carry `code` (ENOENT, EEXIST…). */
+  shmOpen(name: string, create: boolean, size: number): number;
+  shmUnlink(name: string): void;
+  /** Size in bytes of the segment behind `fd`. */
+  shmSize(fd: number): number;
+  /** A shared mapping of `size` bytes of `fd` as an ArrayBuffer; unmapped when the buffer is collected. */
+  shmMap(fd: number, size: number): ArrayBuffer;
+  /** Tells this process's tracker that it created (true) or unlinked (false) the named segment. */
+  trackShm(name: string, registered: boolean): void;
+  /** Pid of this process's tracker, 0 before the first named segment. */
+  trackerPid(): number;
+
+  // ---- waits on shared words (native/sync.cc); results: 0 done, 1 done after the holder died, 2 timed out, 3 cancelled ----
+  /** [tid, token]: the calling thread's identity as a holder (the token tells a reused tid apart). */
+  threadToken(): [number, number];
+  /** Contended acquire of the lock word at int32 `index` (timeoutMs < 0: none; spins spinUs first). */
+  lockAcquire(buf: ArrayBuffer, index: number, me: number, token: number, timeoutMs: number, spinUs: number): number;
+  /** Contended acquire of a semaphore with `slots` holder records. */
+  semAcquire(buf: ArrayBuffer, index: number, me: number, token: number, slots: number, timeoutMs: number, spinUs: number): number;
+  /** Gives back the units of a semaphore's holders that died; true if any came back. */
+  semRecover(buf: ArrayBuffer, index: number, slots: number): boolean;
+  /** Waits while the word at `index` equals `value`: 0 once it differs, 2 on timeout. */
+  waitWhile(buf: ArrayBuffer, index: number, value: number, timeoutMs: number, spinUs: number): number;
+  futexWake(buf: ArrayBuffer, index: number, count: number): number;
+  /**
+   * One of the waits above on a waiter thread of ours (kind 0 lock: a=me, b=token; 1 semaphore:
+   * a=me, b=token, c=slots; 2 waitWhile: a=value); `done(result)` is called on the event loop.
+   * Returns an id for cancelWait. A pending wait keeps the process alive.
+   */
+  waitAsync(kind: 0 | 1 | 2, buf: ArrayBuffer, index: number, a: number, b: number, c: number, timeoutMs: number, spinUs: number, done: (result: number) => void): number;
+  /** Ends a pending waitAsync early; its `done` gets 3 (or the result it reached meanwhile). */
+  cancelWait(id: number): void;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -3,6 +3,8 @@
 #include "channel.h"
 #include "instance.h"
 #include "socket.h"
+#include "shm.h"
+#include "sync.h"
 
 namespace multiproc {
 
@@ -13,8 +15,9 @@ void Instance::CloseHandle(uv_handle_t* h) {
   h->data = this;
   uv_close(h, [](uv_handle_t* handle) {
     auto* inst = static_cast<Instance*>(handle->data);
-    // Every handle we close is a uv_poll_t or uv_idle_t allocated with new.
+    // Every handle we close is a uv_poll_t, uv_idle_t or uv_async_t allocated with new.
     if (handle->type == UV_POLL) delete reinterpret_cast<uv_poll_t*>(handle);
+    else if (handle->type == UV_ASYNC) delete reinterpret_cast<uv_async_t*>(handle);
     else delete reinterpret_cast<uv_idle_t*>(handle);
     if (--inst->closing == 0 && inst->teardown) {
       napi_async_cleanup_hook_handle done = inst->teardown;
@@ -31,12 +34,18 @@ static void Teardown(napi_async_cleanup_hook_handle done, void* arg) {
   // Copy: Channel::Shutdown erases itself from the set.
   std::vector<Channel*> all(inst->live.begin(), inst->live.end());
   for (Channel* ch : all) ch->Shutdown();
+  if (inst->waits) {
+    inst->waits->Shutdown(inst->env);
+    delete inst->waits;
+    inst->waits = nullptr;
+  }
   if (inst->closing == 0) napi_remove_async_cleanup_hook(done);
   else inst->teardown = done;
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* inst = new Instance();
+  inst->env = env;
   if (napi_get_uv_event_loop(env, &inst->loop) != napi_ok) {
     delete inst;
     NAPI_THROW(Napi::Error::New(env, "multiproc: cannot reach the event loop"), exports);
@@ -50,6 +59,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Channel::Init(env, exports);
   InitProcess(env, exports);
   InitSocket(env, exports);
+  InitShm(env, exports);
+  InitSync(env, exports);
   return exports;
 }
 

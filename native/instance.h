@@ -8,8 +8,10 @@
 namespace multiproc {
 
 class Channel;
+class WaitPool;
 
 struct Instance {
+  napi_env env = nullptr;
   uv_loop_t* loop = nullptr;
   Napi::FunctionReference channel_ctor;
   // Channels of this environment that hold queued output. A blocking wait polls their fds for
@@ -25,6 +27,8 @@ struct Instance {
   void CloseHandle(uv_handle_t* h);
   size_t closing = 0;
   napi_async_cleanup_hook_handle teardown = nullptr;  // set while the environment ends
+  // Threads for async waits on shared memory (native/sync.cc), made on first use.
+  WaitPool* waits = nullptr;
 };
 
 Instance& GetInstance(Napi::Env env);

@@ -26,7 +26,7 @@ describe('start methods', () => {
     const out = await runNodeOk(`
       import { Process, Pipe, setStartMethod } from LIB;
       setStartMethod('forkserver');
-      await new Promise((r) => setTimeout(r, 1500)); // let the warm processes load
+      await new Promise((r) => setTimeout(r, 3000)); // let the warm processes load (slow under ASan)
       const [a, b] = Pipe();
       const results = [];
       for (let i = 0; i < 4; i++) {
