@@ -5,7 +5,7 @@ export { Process, Sentinel, currentProcess, parentProcess, activeChildren, cpuCo
 export type { ProcessOptions, ProcessInfo, Target } from './process.js';
 export { setStartMethod, getStartMethod } from './context.js';
 export type { StartMethod } from './context.js';
-export { Listener, Client } from './listener.js';
+export { Listener, Client, ClientSync } from './listener.js';
 export type { Address, AuthKey, ListenerOptions, ClientOptions, SocketFamily } from './listener.js';
 export { wait } from './wait.js';
 export {

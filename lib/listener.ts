@@ -142,11 +142,15 @@ function hmac(name: string, key: Buffer, message: Buffer): Buffer {
   return createHmac(DIGESTS.get(name)!, key).update(message).digest();
 }
 
-/** Our side proves nothing yet: it challenges the peer to show it holds `key`. */
-async function deliverChallenge(conn: Connection, key: Buffer): Promise<void> {
+// The steps of the handshake are generators that yield where they need the peer's next message
+// (read with recv_bytes(256) semantics), so that the async Listener/Client and ClientSync share them.
+type Steps = Generator<void, void, Buffer>;
+
+/** Challenges the peer to show it holds `key`. */
+function* deliverChallenge(conn: Connection, key: Buffer): Steps {
   const message = Buffer.concat([Buffer.from('{sha256}'), randomBytes(MESSAGE_LENGTH)]);
   conn.sendBytes(Buffer.concat([CHALLENGE, message]));
-  const response = await conn.recvBytes(AUTH_MAX_BYTES);
+  const response = yield;
   try {
     // A 3.12+ peer answers '{digest}' + HMAC over the whole message (prefix included); a 3.11
     // one answers a raw 16-byte HMAC-MD5 of the same bytes.
@@ -163,36 +167,55 @@ async function deliverChallenge(conn: Connection, key: Buffer): Promise<void> {
 }
 
 /** The peer challenges us: answer with the digest it names (HMAC-MD5 for a legacy challenge). */
-async function answerChallenge(conn: Connection, key: Buffer): Promise<void> {
-  const m = await conn.recvBytes(AUTH_MAX_BYTES);
+function* answerChallenge(conn: Connection, key: Buffer): Steps {
+  const m = yield;
   if (!m.subarray(0, CHALLENGE.length).equals(CHALLENGE)) throw new AuthenticationError('protocol error: expected a challenge');
   const message = m.subarray(CHALLENGE.length);
   if (message.length < LEGACY_LENGTHS[0]!) throw new AuthenticationError(`challenge too short: ${message.length} bytes`);
   const { name } = digestOf(message);
   conn.sendBytes(name ? Buffer.concat([Buffer.from(`{${name}}`), hmac(name, key, message)]) : hmac('md5', key, message));
-  const r = await conn.recvBytes(AUTH_MAX_BYTES);
+  const r = yield;
   if (!r.equals(WELCOME)) throw new AuthenticationError('digest sent was rejected');
 }
 
-/** Runs both halves of the mutual handshake; on failure the connection is closed and the error names it. */
+/** Both halves of the mutual handshake: the listener challenges first, then answers. */
+function* handshakeSteps(conn: Connection, key: Buffer, server: boolean): Steps {
+  if (server) {
+    yield* deliverChallenge(conn, key);
+    yield* answerChallenge(conn, key);
+  } else {
+    yield* answerChallenge(conn, key);
+    yield* deliverChallenge(conn, key);
+  }
+}
+
+/** On failure the connection is closed and the error says what happened and what to do. */
+function handshakeError(conn: Connection, e: unknown, server: boolean, what: string): AuthenticationError {
+  conn.close();
+  const why = (e as Error).message;
+  const peer = server ? 'the client' : 'the listener';
+  let advice: string;
+  if (e instanceof AuthenticationError) advice = 'both ends must use the same authkey';
+  else if (/bad message length/.test(why)) advice = `${peer} sent a message longer than the ${AUTH_MAX_BYTES} bytes a handshake allows (does it use an authkey?)`;
+  else advice = `${peer} closed the connection or broke the protocol (does it use the same authkey?)`;
+  return new AuthenticationError(`${what}: the authkey handshake failed (${why}): ${advice}; the connection is closed`, { cause: e });
+}
+
 async function handshake(conn: Connection, key: Buffer, server: boolean, what: string): Promise<void> {
+  const steps = handshakeSteps(conn, key, server);
   try {
-    if (server) {
-      await deliverChallenge(conn, key);
-      await answerChallenge(conn, key);
-    } else {
-      await answerChallenge(conn, key);
-      await deliverChallenge(conn, key);
-    }
+    for (let s = steps.next(); !s.done; ) s = steps.next(await conn.recvBytes(AUTH_MAX_BYTES));
   } catch (e) {
-    conn.close();
-    const why = (e as Error).message;
-    const peer = server ? 'the client' : 'the listener';
-    let advice: string;
-    if (e instanceof AuthenticationError) advice = 'both ends must use the same authkey';
-    else if (/bad message length/.test(why)) advice = `${peer} sent a message longer than the ${AUTH_MAX_BYTES} bytes a handshake allows (does it use an authkey?)`;
-    else advice = `${peer} closed the connection or broke the protocol (does it use the same authkey?)`;
-    throw new AuthenticationError(`${what}: the authkey handshake failed (${why}): ${advice}; the connection is closed`, { cause: e });
+    throw handshakeError(conn, e, server, what);
+  }
+}
+
+function handshakeSync(conn: Connection, key: Buffer, what: string): void {
+  const steps = handshakeSteps(conn, key, false);
+  try {
+    for (let s = steps.next(); !s.done; ) s = steps.next(conn.recvBytesSync(AUTH_MAX_BYTES));
+  } catch (e) {
+    throw handshakeError(conn, e, false, what);
   }
 }
 
@@ -310,7 +333,7 @@ export class Listener {
   /** @internal For wait(): ready when a connection is pending (or the listener is closed). */
   [kWaitable](): WaitHandle {
     return {
-      ready: () => this.#fd < 0 || native.fdReadable(this.#fd),
+      ready: () => this.#fd < 0 || native.fdPoll(this.#fd, false, 0),
       watch: (cb) => {
         this.#waitCbs.add(cb);
         this.#updateWatch();
@@ -399,33 +422,78 @@ function arbitraryPath(): string {
  * that moment only, as Node's own net.connect does); IP literals and paths need no lookup.
  */
 export async function Client(address: Address, options: ClientOptions = {}): Promise<Connection> {
-  const what = `Client(${typeof address === 'string' || Array.isArray(address) ? formatAddress(address) : describe(address)})`;
-  const family = checkAddress(address, options.family, 'Client');
-  const key = keyBytes(options.authkey, 'Client');
+  const c = clientArgs(address, options, 'Client');
+  let host = c.host;
+  if (c.needsLookup) {
+    try {
+      const { lookup } = await import('node:dns/promises'); // loaded only for names
+      host = (await lookup(host, { family: c.family === 'AF_INET6' ? 6 : 4 })).address;
+    } catch (e) {
+      throw socketError(e, c.what, address);
+    }
+  }
+  const fd = await connectFd(c.family, host, c.port, c.what, address);
+  const conn = new Connection(fd, c.connOptions);
+  if (c.key) await handshake(conn, c.key, false, c.what);
+  return conn;
+}
+
+/**
+ * Client's blocking twin: connects (and authenticates) before it returns, blocking the thread;
+ * a host name is resolved with getaddrinfo right here.
+ */
+export function ClientSync(address: Address, options: ClientOptions = {}): Connection {
+  const c = clientArgs(address, options, 'ClientSync');
+  let host = c.host, fd: number, inProgress: boolean;
+  try {
+    if (c.needsLookup) host = native.resolve(c.family, host);
+    for (let retryMs = 1; ; retryMs = Math.min(2 * retryMs, MAX_RETRY_MS)) {
+      try {
+        [fd, inProgress] = native.connect(c.family, host, c.port);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        Atomics.wait(sleeper, 0, 0, retryMs); // a full AF_UNIX backlog: wait, try again
+      }
+    }
+  } catch (e) {
+    throw socketError(e, c.what, address);
+  }
+  if (inProgress) {
+    try {
+      native.fdPoll(fd, true, -1);
+      native.connectResult(fd, c.family !== 'AF_UNIX');
+    } catch (e) {
+      native.closeFd(fd);
+      throw socketError(e, c.what, address);
+    }
+  }
+  const conn = new Connection(fd, c.connOptions);
+  if (c.key) handshakeSync(conn, c.key, c.what);
+  return conn;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** What Client and ClientSync make of their arguments. */
+function clientArgs(address: Address, options: ClientOptions, fn: string) {
+  const what = `${fn}(${typeof address === 'string' || Array.isArray(address) ? formatAddress(address) : describe(address)})`;
+  const family = checkAddress(address, options?.family, fn);
+  const key = keyBytes(options?.authkey, fn);
   const connOptions: SocketConnectionOptions = {
-    ...(options.maxMessageBytes !== undefined && { maxMessageBytes: options.maxMessageBytes }),
-    ...(options.spinMs !== undefined && { spinMs: options.spinMs }),
+    ...(options?.maxMessageBytes !== undefined && { maxMessageBytes: options.maxMessageBytes }),
+    ...(options?.spinMs !== undefined && { spinMs: options.spinMs }),
   };
-  let host: string, port = 0;
+  let host: string, port = 0, needsLookup = false;
   if (typeof address === 'string') {
     host = address;
   } else {
     [host, port] = address;
     // '' and the wildcard mean "this machine" to connect(), as in Python.
     if (host === '' || host === '0.0.0.0' || host === '::') host = family === 'AF_INET6' ? '::1' : '127.0.0.1';
-    else if (!isIP(host)) {
-      try {
-        const { lookup } = await import('node:dns/promises'); // loaded only for names
-        host = (await lookup(host, { family: family === 'AF_INET6' ? 6 : 4 })).address;
-      } catch (e) {
-        throw socketError(e, what, address);
-      }
-    }
+    else needsLookup = !isIP(host);
   }
-  const fd = await connectFd(family, host, port, what, address);
-  const conn = new Connection(fd, connOptions);
-  if (key) await handshake(conn, key, false, what);
-  return conn;
+  return { what, family, key, connOptions, host, port, needsLookup };
 }
 
 const MAX_RETRY_MS = 100;

@@ -1,7 +1,7 @@
 // The client side of a manager: one authenticated connection per server and process (requests
 // carry ids, so calls from many proxies overlap), BaseProxy, and how proxies travel and reconnect.
 import type { SocketAddress } from './native.js';
-import { Client, formatAddress } from './listener.js';
+import { Client, ClientSync, formatAddress } from './listener.js';
 import type { Connection } from './connection.js';
 import { sendPrepared } from './connection.js';
 import { encode } from './codec.js';
@@ -155,6 +155,35 @@ export class ManagerLink {
     });
   }
 
+  /** request()'s blocking twin: the reply is read here (replies to others on the way are handed to them). */
+  requestSync(msg: unknown[], what: string): unknown {
+    if (this.#dead) throw this.#deadError(what);
+    const conn = this.#conn ?? this.#connectSync(what);
+    const id = this.#nextId++;
+    msg[0] = id;
+    try {
+      conn.send(msg);
+    } catch (e) {
+      throw this.#sendError(e, what);
+    }
+    for (;;) {
+      let m: [number, number, unknown];
+      try {
+        m = conn.recvSync() as typeof m;
+      } catch (e) {
+        this.#fail(e);
+        throw this.#deadError(what);
+      }
+      if (m[0] !== id) {
+        this.#deliver(m);
+        continue;
+      }
+      if (m[1] === ST_OK) return m[2];
+      if (m[1] === ST_PROXY) return makeProxy(m[2] as Token, this.authkey, true);
+      throw remoteError(m[2] as ErrorInfo, what, this.where);
+    }
+  }
+
   /** Sends `msg` with no reply wanted; dropped if the link is dead. */
   post(msg: unknown[]): void {
     if (this.#dead) return;
@@ -217,32 +246,51 @@ export class ManagerLink {
     Client(this.address, { authkey: this.authkey }).then(
       (conn) => {
         this.#connecting = false;
-        if (this.#dead) {
-          conn.close();
-          return;
-        }
-        this.#conn = conn;
-        try {
-          for (const [bytes, fds] of this.#outbox.splice(0)) sendPrepared(conn, bytes, fds);
-        } catch (e) {
-          this.#fail(e);
-          return;
-        }
-        if (this.#pending.size && !this.#pumping) void this.#pump();
+        if (this.#dead || this.#conn) conn.close(); // closed meanwhile, or a …Sync call connected first
+        else this.#opened(conn);
       },
       (e) => {
         this.#connecting = false;
-        const err = e as NodeJS.ErrnoException;
-        if (e instanceof AuthenticationError) {
-          this.#fail(new AuthenticationError(`the manager server at ${this.where} refused the authkey: ${err.message}`, { cause: e }));
-          return;
-        }
-        const gone = err.code === 'ECONNREFUSED' || err.code === 'ENOENT';
-        this.#fail(Object.assign(new Error(
-          `cannot reach the manager server at ${this.where}: ${gone ? `it is not running: it ended or was shut down (${err.code})` : err.message}`,
-          { cause: e }), { code: err.code }));
+        if (!this.#conn) this.#connectFailed(e);
       },
     );
+  }
+
+  /** Connects now, blocking (a …Sync call on a link that is not connected yet, or still connecting). */
+  #connectSync(what: string): Connection {
+    let conn: Connection;
+    try {
+      conn = ClientSync(this.address, { authkey: this.authkey });
+    } catch (e) {
+      this.#connectFailed(e);
+      throw this.#deadError(what);
+    }
+    this.#opened(conn); // an async connect still under way will find this one and close its own
+    return conn;
+  }
+
+  /** The connection is up: what waited for it goes out, in order, and replies are read. */
+  #opened(conn: Connection): void {
+    this.#conn = conn;
+    try {
+      for (const [bytes, fds] of this.#outbox.splice(0)) sendPrepared(conn, bytes, fds);
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
+    if (this.#pending.size && !this.#pumping) void this.#pump();
+  }
+
+  #connectFailed(e: unknown): void {
+    const err = e as NodeJS.ErrnoException;
+    if (e instanceof AuthenticationError) {
+      this.#fail(new AuthenticationError(`the manager server at ${this.where} refused the authkey: ${err.message}`, { cause: e }));
+      return;
+    }
+    const gone = err.code === 'ECONNREFUSED' || err.code === 'ENOENT';
+    this.#fail(Object.assign(new Error(
+      `cannot reach the manager server at ${this.where}: ${gone ? `it is not running: it ended or was shut down (${err.code})` : err.message}`,
+      { cause: e }), { code: err.code }));
   }
 
   /** Reads replies while requests are outstanding (so that an idle link keeps no process alive). */
@@ -250,21 +298,23 @@ export class ManagerLink {
     const conn = this.#conn!;
     this.#pumping = true;
     try {
-      while (this.#pending.size > 0 && this.#conn === conn) {
-        const m = (await conn.recv()) as [number, number, unknown];
-        const p = this.#pending.get(m[0]);
-        if (!p) continue;
-        this.#pending.delete(m[0]);
-        const status = m[1];
-        if (status === ST_OK) p.resolve(m[2]);
-        else if (status === ST_PROXY) p.resolve(makeProxy(m[2] as Token, this.authkey, true));
-        else p.reject(new CallFailure(() => remoteError(m[2] as ErrorInfo, p.what, this.where)));
-      }
+      while (this.#pending.size > 0 && this.#conn === conn) this.#deliver((await conn.recv()) as [number, number, unknown]);
     } catch (e) {
       this.#fail(e);
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /** Settles the async request a reply answers. */
+  #deliver(m: [number, number, unknown]): void {
+    const p = this.#pending.get(m[0]);
+    if (!p) return;
+    this.#pending.delete(m[0]);
+    const status = m[1];
+    if (status === ST_OK) p.resolve(m[2]);
+    else if (status === ST_PROXY) p.resolve(makeProxy(m[2] as Token, this.authkey, true));
+    else p.reject(new CallFailure(() => remoteError(m[2] as ErrorInfo, p.what, this.where)));
   }
 
   #deadError(what: string): Error {
@@ -341,6 +391,13 @@ export class BaseProxy {
     return call(link, [0, OP_CALL, this.#token.id, method, args], `${this.#token.typeid}.${method}`);
   }
 
+  /** `_callMethod`'s blocking twin: the thread waits for the server's answer (the …Sync methods). */
+  _callMethodSync(method: string, args: unknown[] = []): any {
+    let link = this.#link;
+    if (link.dead) link = this.#relink();
+    return link.requestSync([0, OP_CALL, this.#token.id, method, args], `${this.#token.typeid}.${method}`);
+  }
+
   /** The methods the server lets this proxy call. */
   get _exposed(): readonly string[] {
     return this.#token.exposed;
@@ -381,7 +438,7 @@ interface ProxyState {
 // AutoProxy classes by exposed method list: the methods live on the prototype, as in a written class.
 const autoProxies = new Map<string, new (token: Token, authkey: Buffer, owned?: boolean) => BaseProxy>();
 
-/** A proxy class whose methods are `exposed` (Python's AutoProxy). */
+/** A proxy class whose methods are `exposed`, each with its …Sync twin (Python's AutoProxy). */
 export function autoProxyClass(exposed: readonly string[]): new (token: Token, authkey: Buffer, owned?: boolean) => BaseProxy {
   const key = exposed.join('\0');
   let cls = autoProxies.get(key);
@@ -392,6 +449,13 @@ export function autoProxyClass(exposed: readonly string[]): new (token: Token, a
       Object.defineProperty(cls.prototype, m, {
         value: function (this: BaseProxy, ...args: unknown[]) {
           return this._callMethod(m, args);
+        },
+        writable: true,
+        configurable: true,
+      });
+      Object.defineProperty(cls.prototype, `${m}Sync`, {
+        value: function (this: BaseProxy, ...args: unknown[]) {
+          return this._callMethodSync(m, args);
         },
         writable: true,
         configurable: true,

@@ -74,8 +74,10 @@ export interface NativeAddon {
   connect(family: SocketFamily, host: string, port: number): [number, boolean];
   /** Throws the error of a connect that was in progress; else makes the fd blocking (and TCP_NODELAY when `tcp`). */
   connectResult(fd: number, tcp: boolean): void;
-  /** Whether reading (or accepting) from `fd` would not block now. */
-  fdReadable(fd: number): boolean;
+  /** Whether `fd` is readable (or has a connection to accept), or writable, within `timeoutMs` (0: now; -1: forever). Blocks. */
+  fdPoll(fd: number, writable: boolean, timeoutMs: number): boolean;
+  /** The first address of a host name (getaddrinfo, blocking: for …Sync calls). */
+  resolve(family: SocketFamily, host: string): string;
   /** A socketpair (duplex) or a pipe as [read end, write end]; both close-on-exec. */
   pipe(duplex: boolean): [number, number];
   /**

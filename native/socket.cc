@@ -286,17 +286,39 @@ Napi::Value ConnectResult(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// fdReadable(fd) -> whether a read (or accept) would not block now.
-Napi::Value FdReadable(const Napi::CallbackInfo& info) {
+// fdPoll(fd, writable, timeoutMs) -> whether the fd is readable (or accepts), or writable, within
+// timeoutMs (0: now; -1: as long as it takes). Blocks the thread: for checks and ...Sync calls only.
+Napi::Value FdPoll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   pollfd p{};
   p.fd = info[0].As<Napi::Number>().Int32Value();
-  p.events = POLLIN;
+  p.events = info[1].ToBoolean() ? POLLOUT : POLLIN;
+  double ms = info[2].As<Napi::Number>().DoubleValue();
+  int timeout = ms < 0 ? -1 : ms > 2147483647.0 ? 2147483647 : int(ms);
   int r;
-  do r = poll(&p, 1, 0);
+  // EINTR restarts the whole timeout: fine for the uses here (a connect, a readiness check).
+  do r = poll(&p, 1, timeout);
   while (r < 0 && errno == EINTR);
   if (r < 0) throw SysError(env, "poll", errno);
-  return Napi::Boolean::New(env, r > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) != 0);
+  return Napi::Boolean::New(env, r > 0 && (p.revents & (p.events | POLLERR | POLLHUP)) != 0);
+}
+
+// resolve(family, host) -> the first address of `host` (getaddrinfo: blocking, for ClientSync).
+Napi::Value Resolve(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int family = FamilyArg(env, info[0]);
+  std::string host = info[1].As<Napi::String>().Utf8Value();
+  addrinfo hints{};
+  hints.ai_family = family;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (rc != 0) throw GaiError(env, host, rc);
+  sockaddr_storage ss{};
+  memcpy(&ss, res->ai_addr, res->ai_addrlen);
+  socklen_t len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return AddressOf(env, ss, len).As<Napi::Array>().Get(uint32_t(0));
 }
 
 }  // namespace
@@ -434,7 +456,8 @@ void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("accept", Napi::Function::New(env, Accept, "accept"));
   exports.Set("connect", Napi::Function::New(env, Connect, "connect"));
   exports.Set("connectResult", Napi::Function::New(env, ConnectResult, "connectResult"));
-  exports.Set("fdReadable", Napi::Function::New(env, FdReadable, "fdReadable"));
+  exports.Set("fdPoll", Napi::Function::New(env, FdPoll, "fdPoll"));
+  exports.Set("resolve", Napi::Function::New(env, Resolve, "resolve"));
 }
 
 }  // namespace multiproc

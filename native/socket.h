@@ -36,7 +36,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   std::unique_ptr<Napi::AsyncContext> async_ctx_;
 };
 
-// listen, accept, connect, connectResult, fdReadable (see lib/native.ts for the contract).
+// listen, accept, connect, connectResult, fdPoll, resolve (see lib/native.ts for the contract).
 void InitSocket(Napi::Env env, Napi::Object exports);
 
 }  // namespace multiproc

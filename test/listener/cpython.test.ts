@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AuthenticationError, Client, Listener, type Connection } from '../../lib/index.js';
+import { AuthenticationError, Client, ClientSync, Listener, type Connection } from '../../lib/index.js';
 
 const hasPython = spawnSync('python3', ['-c', 'import multiprocessing.connection'], { stdio: 'ignore' }).status === 0;
 if (!hasPython) console.warn('cpython.test.ts: python3 with multiprocessing not found: the CPython interop tests are SKIPPED');
@@ -127,6 +127,22 @@ describe.skipIf(!hasPython)('our Client connects to a CPython Listener', () => {
         expect((await peer.exited).code).toBe(3);
       });
     }
+  }
+
+  for (const proto of protos) {
+    it(`ClientSync, ${proto} handshake: connects and authenticates before it returns`, async () => {
+      const peer = startPeer('server', { family: 'AF_INET', address: ['127.0.0.1', 0], authkey: 'sesame', proto });
+      const { address: at } = await peer.line();
+      const conn = ClientSync(at as [string, number], { authkey: 'sesame' });
+      conn.sendBytes(Buffer.from('sync'));
+      expect(conn.recvBytesSync().toString()).toBe('cnys');
+      conn.close();
+      expect((await peer.exited).code).toBe(0);
+      const bad = startPeer('server', { family: 'AF_INET', address: ['127.0.0.1', 0], authkey: 'sesame', proto });
+      const { address: at2 } = await bad.line();
+      expect(() => ClientSync(at2 as [string, number], { authkey: 'wrong' })).toThrow(/^ClientSync\(127\.0\.0\.1:\d+\): the authkey handshake failed \(digest sent was rejected\)/);
+      expect((await bad.exited).code).toBe(3);
+    });
   }
 
   for (const digest of ['sha384', 'sha3_256', 'md5']) {

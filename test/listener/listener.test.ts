@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Client, Connection, Listener, Pipe, wait } from '../../lib/index.js';
-import { LIB, openFds, runNodeOk } from '../helpers/child.js';
+import { Client, ClientSync, Connection, Listener, Pipe, wait } from '../../lib/index.js';
+import { LIB, openFds, runNode, runNodeOk } from '../helpers/child.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mp-listener-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -237,6 +237,36 @@ describe('Client', () => {
     const cs = await Promise.all(clients);
     expect(cs).toHaveLength(4);
     for (const x of [...cs, ...servers, l]) x.close();
+  });
+
+  it('ClientSync connects before it returns: without an authkey here, with one to a Listener in another process', async () => {
+    const l = new Listener({ address: ['127.0.0.1', 0] });
+    const c = ClientSync(l.address); // the kernel completes it; accept() takes it after
+    const s = await l.accept();
+    c.send('sync');
+    expect(await s.recv()).toBe('sync');
+    for (const x of [c, s, l]) x.close();
+    // With an authkey the listener must run its side of the handshake: it is in another process.
+    const child = runNode(`
+      import { Listener } from LIB;
+      const l = new Listener({ address: ['localhost', 0], authkey: 'k' });
+      console.log(JSON.stringify(l.address));
+      const c = await l.accept();
+      c.send((await c.recv()) + ' back');
+      await c.recv().catch(() => {});
+      l.close();
+    `);
+    const address = await new Promise<[string, number]>((resolve, reject) => {
+      child.proc.stdout!.once('data', (d) => resolve(JSON.parse(String(d))));
+      void child.done.then((r) => reject(new Error(r.stderr)));
+    });
+    const cs = ClientSync(['localhost', address[1]], { authkey: 'k' });
+    cs.send('blocking');
+    expect(cs.recvSync()).toBe('blocking back');
+    cs.close();
+    expect((await child.done).code).toBe(0);
+    expect(() => ClientSync(join(dir, 'nobody.sock'))).toThrow(/^ClientSync\(.*nobody\.sock\): connect .*nobody\.sock failed: No such file or directory \(ENOENT\)/);
+    expect(() => ClientSync(['no-such-host.invalid', 1])).toThrow(/ENOTFOUND/);
   });
 
   it('checks its arguments', async () => {
