@@ -24,29 +24,44 @@ function summary(samples, n, elapsedNs) {
   return { n, p50, p99, perS: n / (Number(elapsedNs) / 1e9) };
 }
 
-/** n × (await d.set(i, i); await d.get(i)) on a fresh Manager().dict(), every op timed. */
-async function oursDict() {
+/** n × (d.set(i, i); d.get(i)) on a fresh Manager().dict(), every op timed: awaited, or the …Sync twins. */
+async function oursDict(sync) {
   const { Manager } = await loadLib();
   const m = await Manager();
   try {
     const d = await m.dict();
+    const set = sync ? (i) => d.setSync(i, i) : (i) => d.set(i, i);
+    const get = sync ? (i) => d.getSync(i) : (i) => d.get(i);
     for (let i = 0; i < WARM; i++) {
-      await d.set(i, i);
-      await d.get(i);
+      await set(i);
+      await get(i);
     }
     const samples = new Float64Array(2 * N);
     let k = 0;
     const deadline = now() + BigInt(BUDGET_MS) * 1_000_000n;
     const start = now();
-    for (let i = 0; i < N; i++) {
-      const t0 = now();
-      await d.set(i, i);
-      const t1 = now();
-      if ((await d.get(i)) !== i) throw new Error('dict proxy: wrong value back');
-      const t2 = now();
-      samples[k++] = Number(t1 - t0);
-      samples[k++] = Number(t2 - t1);
-      if (t2 > deadline) break;
+    if (sync) {
+      for (let i = 0; i < N; i++) {
+        const t0 = now();
+        d.setSync(i, i);
+        const t1 = now();
+        if (d.getSync(i) !== i) throw new Error('dict proxy: wrong value back');
+        const t2 = now();
+        samples[k++] = Number(t1 - t0);
+        samples[k++] = Number(t2 - t1);
+        if (t2 > deadline) break;
+      }
+    } else {
+      for (let i = 0; i < N; i++) {
+        const t0 = now();
+        await d.set(i, i);
+        const t1 = now();
+        if ((await d.get(i)) !== i) throw new Error('dict proxy: wrong value back');
+        const t2 = now();
+        samples[k++] = Number(t1 - t0);
+        samples[k++] = Number(t2 - t1);
+        if (t2 > deadline) break;
+      }
     }
     return summary(samples, k, now() - start);
   } finally {
@@ -108,7 +123,8 @@ export async function run() {
   const notes = [];
   let pyVersion = '';
   const cases = [
-    { label: 'dict: multiproc', measure: async () => ({ 'ours-dict': await oursDict() }) },
+    { label: 'dict: multiproc async', measure: async () => ({ 'ours-dict': await oursDict(false) }) },
+    { label: 'dict: multiproc …Sync', measure: async () => ({ 'ours-dict-sync': await oursDict(true) }) },
     { label: 'Listener/Client: multiproc', measure: async () => ({ 'ours-conn': await oursConn() }) },
     { label: 'start: multiproc', measure: async () => ({ 'ours-start': await oursStart() }) },
     {
@@ -127,8 +143,9 @@ export async function run() {
   const py = `CPython ${pyVersion}`.trim();
   const rows = [];
   const row = (impl, what, r, ref) => r && rows.push([impl, what, fmtUs(r.p50), fmtUs(r.p99), fmtRate(r.perS), ref ? fmtRatio(ref.p50 / r.p50) : '—']);
-  const [od, pd, oc, pc] = [rtt('ours-dict'), rtt('py-dict'), rtt('ours-conn'), rtt('py-conn')];
+  const [od, ods, pd, oc, pc] = [rtt('ours-dict'), rtt('ours-dict-sync'), rtt('py-dict'), rtt('ours-conn'), rtt('py-conn')];
   row('multiproc Manager().dict(): await d.set(i, i) / await d.get(i)', 'one op', od, pd);
+  row('multiproc Manager().dict(): d.setSync(i, i) / d.getSync(i)', 'one op', ods, pd);
   row(`${py} Manager().dict(): d[i] = i / d[i]`, 'one op', pd, pd);
   row('multiproc Listener/Client (TCP): sendBytes + await recvBytes()', '64 B', oc, pc);
   row(`${py} Listener/Client (TCP): send_bytes + recv_bytes`, '64 B', pc, pc);
@@ -157,17 +174,16 @@ export async function run() {
     rows: startRows,
     notes: ['Ours starts the server as a Process with the current start method (spawn by default: a fresh node); CPython forks.'],
   };
-  const goals = [];
-  if (od && pd) {
-    const byP50 = pd.p50 / od.p50;
-    const byMean = od.perS / pd.perS;
-    goals.push({
-      text: `dict proxy op (set or get): p50 ${fmtUs(od.p50)} µs vs CPython ${fmtUs(pd.p50)} µs → ${byP50.toFixed(2)}x; mean ${fmtUs(1e9 / od.perS)} vs ${fmtUs(1e9 / pd.perS)} µs → ${byMean.toFixed(2)}x (goal: both ≥ 3x)`,
+  const goal = (what, r) => {
+    if (!r || !pd) return { text: `${what} vs CPython: not measured`, pass: null };
+    const byP50 = pd.p50 / r.p50;
+    const byMean = r.perS / pd.perS;
+    return {
+      text: `${what}: p50 ${fmtUs(r.p50)} µs vs CPython ${fmtUs(pd.p50)} µs → ${byP50.toFixed(2)}x; mean ${fmtUs(1e9 / r.perS)} vs ${fmtUs(1e9 / pd.perS)} µs → ${byMean.toFixed(2)}x (goal: both ≥ 3x)`,
       pass: byP50 >= 3 && byMean >= 3,
-    });
-  } else {
-    goals.push({ text: 'dict proxy op vs CPython: not measured', pass: null });
-  }
+    };
+  };
+  const goals = [goal('dict proxy op (set or get), await', od), goal('dict proxy op (set or get), …Sync (blocking, as CPython\'s proxies)', ods)];
   return { name, title, tables: [opsTable, startTable], goals, notes };
 }
 

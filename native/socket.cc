@@ -71,6 +71,25 @@ socklen_t UnixAddr(Napi::Env env, const std::string& path, sockaddr_un* sun) {
   return socklen_t(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
 }
 
+// The sockaddr of a path (AF_UNIX) or of host:port. `flags` are getaddrinfo's: AI_PASSIVE (''
+// means every interface), AI_NUMERICHOST (an IP literal only, no lookup), or 0 (names resolve).
+socklen_t SockAddr(Napi::Env env, int family, const std::string& host, int port, int flags, sockaddr_storage* ss) {
+  *ss = sockaddr_storage{};
+  if (family == AF_UNIX) return UnixAddr(env, host, reinterpret_cast<sockaddr_un*>(ss));
+  addrinfo hints{};
+  hints.ai_family = family;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = flags | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.empty() && (flags & AI_PASSIVE) ? nullptr : host.c_str(), service.c_str(), &hints, &res);
+  if (rc != 0) throw GaiError(env, host, rc);
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  socklen_t len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return len;
+}
+
 // [host, port] of an AF_INET/AF_INET6 address, or the path of an AF_UNIX one.
 Napi::Value AddressOf(Napi::Env env, const sockaddr_storage& ss, socklen_t len) {
   if (ss.ss_family == AF_UNIX) {
@@ -137,23 +156,8 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   int port = info[2].As<Napi::Number>().Int32Value();
   int backlog = info[3].As<Napi::Number>().Int32Value();
 
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (family == AF_UNIX) {
-    len = UnixAddr(env, host, reinterpret_cast<sockaddr_un*>(&ss));
-  } else {
-    addrinfo hints{};
-    hints.ai_family = family;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo* res = nullptr;
-    std::string service = std::to_string(port);
-    int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
-    if (rc != 0) throw GaiError(env, host, rc);
-    memcpy(&ss, res->ai_addr, res->ai_addrlen);
-    len = res->ai_addrlen;
-    freeaddrinfo(res);
-  }
+  sockaddr_storage ss;
+  socklen_t len = SockAddr(env, family, host, port, AI_PASSIVE, &ss);
 
   int fd = NewSocket(family);
   if (fd < 0) throw SysError(env, "socket", errno);
@@ -225,25 +229,8 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   std::string host = info[1].As<Napi::String>().Utf8Value();
   int port = info[2].As<Napi::Number>().Int32Value();
 
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (family == AF_UNIX) {
-    len = UnixAddr(env, host, reinterpret_cast<sockaddr_un*>(&ss));
-  } else if (family == AF_INET) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(uint16_t(port));
-    if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) != 1)
-      throw Napi::TypeError::New(env, "connect: '" + host + "' is not an IPv4 address");
-    len = sizeof(*sin);
-  } else {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(uint16_t(port));
-    if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) != 1)
-      throw Napi::TypeError::New(env, "connect: '" + host + "' is not an IPv6 address");
-    len = sizeof(*sin6);
-  }
+  sockaddr_storage ss;
+  socklen_t len = SockAddr(env, family, host, port, AI_NUMERICHOST, &ss);
 
   int fd = NewSocket(family);
   if (fd < 0) throw SysError(env, "socket", errno);
@@ -308,16 +295,8 @@ Napi::Value Resolve(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int family = FamilyArg(env, info[0]);
   std::string host = info[1].As<Napi::String>().Utf8Value();
-  addrinfo hints{};
-  hints.ai_family = family;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
-  if (rc != 0) throw GaiError(env, host, rc);
-  sockaddr_storage ss{};
-  memcpy(&ss, res->ai_addr, res->ai_addrlen);
-  socklen_t len = res->ai_addrlen;
-  freeaddrinfo(res);
+  sockaddr_storage ss;
+  socklen_t len = SockAddr(env, family, host, 0, 0, &ss);
   return AddressOf(env, ss, len).As<Napi::Array>().Get(uint32_t(0));
 }
 
