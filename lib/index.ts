@@ -20,3 +20,7 @@ export {
 } from './errors.js';
 export { Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event, Barrier } from './synchronize.js';
 export type { AcquireOptions, SyncOptions, SemaphoreOptions, BarrierOptions } from './synchronize.js';
+export { Value, RawValue, SharedArray, RawArray, SynchronizedValue, RawSharedValue, SynchronizedArray, RawSharedArray } from './sharedctypes.js';
+export type { Typecode, ValueOptions, CValue, CInput, CView, Synchronized, AnyLock } from './sharedctypes.js';
+export { SharedMemory, ShareableList } from './shared-memory.js';
+export type { SharedMemoryOptions, ShareableItem } from './shared-memory.js';

@@ -102,6 +102,8 @@ export interface NativeAddon {
   shmSize(fd: number): number;
   /** A shared mapping of `size` bytes of `fd` as an ArrayBuffer; unmapped when the buffer is collected. */
   shmMap(fd: number, size: number): ArrayBuffer;
+  /** Detaches a buffer made by shmMap (every view of it becomes empty); the mapping goes on the next turn of the loop. */
+  shmUnmap(buf: ArrayBuffer): void;
   /** Tells this process's tracker that it created (true) or unlinked (false) the named segment. */
   trackShm(name: string, registered: boolean): void;
   /** Pid of this process's tracker, 0 before the first named segment. */

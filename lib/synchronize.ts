@@ -1,7 +1,7 @@
 // Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event, Barrier (API.md, Synchronization):
 // words in shared memory. The uncontended paths are Atomics in JS; waits go native (native/sync.cc).
 //
-// Word layouts are native/sync.cc's. A lock word holds its owner's thread id (| WAITERS once
+// Word layouts are native/sync.cc's. A lock word holds its owner's thread id (0: free),
 // someone parked), the next word the owner's token: set after the claim, cleared before the
 // release, so that a waiter can tell a dead owner (or a reused tid) and take the lock over.
 import { availableParallelism } from 'node:os';
@@ -11,8 +11,15 @@ import { registerReducer } from './reduction.js';
 import { BrokenBarrierError } from './errors.js';
 import { describeTarget, loadTarget, entryUrl, type Target, type TargetDesc } from './target.js';
 
+// Lock words (native/sync.cc): [0] owner tid (0: free), [1] owner token, [2] parked waiters,
+// [3] a wake-up is on its way; an RLock adds [4] its recursion count (touched only by its owner).
 const OWNER = 0x3fffffff;
-const WAITERS = 0x40000000;
+const PARKED = 2;
+const WAKING = 3;
+const RLOCK_COUNT = 4;
+/** int32 words of a Lock and of an RLock (for objects that embed one). */
+export const LOCK_WORDS = 4;
+export const RLOCK_WORDS = 5;
 const ACQUIRED = 0;
 const OWNER_DIED = 1;
 const TIMED_OUT = 2;
@@ -143,12 +150,14 @@ class LockWord {
   /** Lets go; false if it was not held. */
   release(): boolean {
     const w = this.w;
+    const i = this.i;
     // The token goes first (a plain store, ordered before the seq_cst exchange): whoever sees
     // the word free sees no stale token.
-    w[this.i + 1] = 0;
-    const v = Atomics.exchange(w, this.i, 0);
-    if ((v & OWNER) === 0) return false;
-    if (v & WAITERS) native.futexWake(this.buf, this.i, 1);
+    w[i + 1] = 0;
+    if (Atomics.exchange(w, i, 0) === 0) return false;
+    // Someone parked (both sides seq_cst: a waiter counts itself, then looks at the word): wake
+    // one, unless a wake-up is already on its way — the woken one clears the flag when it wakes.
+    if (Atomics.load(w, i + PARKED) > 0 && Atomics.compareExchange(w, i + WAKING, 0, 1) === 0) native.futexWake(this.buf, i, 1);
     return true;
   }
 }
@@ -167,7 +176,7 @@ export class Lock {
   constructor(adopt: typeof kAdopt, place: Place, spinMs: number);
   constructor(a?: SyncOptions | typeof kAdopt, place?: Place, spinMs?: number) {
     if (a === kAdopt) this.#word = new LockWord(place!, spinMs!);
-    else this.#word = new LockWord(newPlace(2), spinOf('Lock', a));
+    else this.#word = new LockWord(newPlace(LOCK_WORDS), spinOf('Lock', a));
   }
 
   /** True when the last acquire by this object took the lock over from a holder that died. */
@@ -226,9 +235,8 @@ export class RLock {
   /** @internal */
   constructor(adopt: typeof kAdopt, place: Place, spinMs: number);
   constructor(a?: SyncOptions | typeof kAdopt, place?: Place, spinMs?: number) {
-    // Words: the lock word, the owner's token, the recursion count (touched only by the owner).
     if (a === kAdopt) this.#word = new LockWord(place!, spinMs!);
-    else this.#word = new LockWord(newPlace(3), spinOf('RLock', a));
+    else this.#word = new LockWord(newPlace(RLOCK_WORDS), spinOf('RLock', a));
   }
 
   get ownerDied(): boolean {
@@ -236,33 +244,53 @@ export class RLock {
   }
 
   acquireSync(options?: AcquireOptions): boolean {
-    const timeout = timeoutOf('RLock.acquireSync()', options);
-    if (this.#again() || this.#first(this.#word.tryClaim() ? ACQUIRED : -1)) return true;
+    const timeout = options === undefined ? -1 : timeoutOf('RLock.acquireSync()', options);
+    if (this.#take()) return true;
     if (timeout === 0) return false;
     return this.#first(this.#word.waitSync(timeout));
   }
 
   async acquire(options?: AcquireOptions): Promise<boolean> {
-    const timeout = timeoutOf('RLock.acquire()', options);
-    if (this.#again() || this.#first(this.#word.tryClaim() ? ACQUIRED : -1)) return true;
+    const timeout = options === undefined ? -1 : timeoutOf('RLock.acquire()', options);
+    if (this.#take()) return true;
     if (timeout === 0) return false;
     return this.#first(await this.#word.wait(timeout));
   }
 
   release(): void {
     const word = this.#word;
-    if (!word.ownedHere()) {
-      const o = word.owner();
-      throw new Error(o === 0 ? 'RLock.release(): the lock is not acquired' : `RLock.release(): the lock is owned by thread ${o}, not by this thread (${TID}); only its owner may release it`);
+    const w = word.w;
+    const i = word.i;
+    const o = Atomics.load(w, i);
+    if (o !== TID || o === 0) {
+      throw new Error(o === 0 ? 'RLock.release(): the lock is not acquired' : `RLock.release(): the lock is owned by thread ${o}, not by this thread (${TID || native.threadToken()[0]}); only its owner may release it`);
     }
-    const c = word.w[word.i + 2] - 1;
-    word.w[word.i + 2] = c;
+    const c = w[i + RLOCK_COUNT] - 1;
+    w[i + RLOCK_COUNT] = c;
     if (c === 0) word.release();
+  }
+
+  /** The fast paths: again by its owner, or a free lock. */
+  #take(): boolean {
+    if (TID === 0) identify();
+    const word = this.#word;
+    const w = word.w;
+    const i = word.i;
+    const o = Atomics.load(w, i);
+    if (o === TID) {
+      w[i + RLOCK_COUNT]++;
+      return true;
+    }
+    if (o !== 0 || Atomics.compareExchange(w, i, 0, TID) !== 0) return false;
+    w[i + 1] = TOKEN;
+    w[i + RLOCK_COUNT] = 1;
+    this.#ownerDied = false;
+    return true;
   }
 
   /** @internal Recursion level held by this thread (0 if it does not own the lock). */
   get count(): number {
-    return this.#word.ownedHere() ? this.#word.w[this.#word.i + 2] : 0;
+    return this.#word.ownedHere() ? this.#word.w[this.#word.i + RLOCK_COUNT] : 0;
   }
 
   /** @internal */
@@ -270,15 +298,9 @@ export class RLock {
     return this.#word;
   }
 
-  #again(): boolean {
-    if (!this.#word.ownedHere()) return false;
-    this.#word.w[this.#word.i + 2]++;
-    return true;
-  }
-
   #first(r: number): boolean {
     if (r < 0 || r === TIMED_OUT) return false;
-    this.#word.w[this.#word.i + 2] = 1;
+    this.#word.w[this.#word.i + RLOCK_COUNT] = 1;
     this.#ownerDied = r === OWNER_DIED;
     if (this.#ownerDied) warnOwnerDied('an RLock');
     return true;
@@ -286,7 +308,7 @@ export class RLock {
 
   toString(): string {
     const o = this.#word.owner();
-    return `<RLock(${o === 0 ? 'None' : o}, ${o === 0 ? 0 : this.#word.w[this.#word.i + 2]})>`;
+    return `<RLock(${o === 0 ? 'None' : o}, ${o === 0 ? 0 : this.#word.w[this.#word.i + RLOCK_COUNT]})>`;
   }
 }
 
@@ -648,7 +670,7 @@ export class Condition {
     const seq = Atomics.load(w, i);
     const count = this.#lock instanceof RLock ? this.#lock.count : 1;
     const word = this.#lock.word;
-    if (this.#lock instanceof RLock) word.w[word.i + 2] = 0;
+    if (this.#lock instanceof RLock) word.w[word.i + RLOCK_COUNT] = 0;
     word.release();
     return { seq, count };
   }
@@ -665,7 +687,7 @@ export class Condition {
     w[i + 2]--;
     if (this.#lock instanceof RLock) {
       const word = this.#lock.word;
-      word.w[word.i + 2] = count;
+      word.w[word.i + RLOCK_COUNT] = count;
     }
     return r;
   }

@@ -1,5 +1,5 @@
 // Shared-memory segments: anonymous ones (memfd: the kernel frees them when the last fd and
-// mapping go, also after SIGKILL), named ones (shm_open, Python's SharedMemory), their mappings
+// mapping go, also after SIGKILL), named ones (/dev/shm, as shm_open makes them: Python's SharedMemory), their mappings
 // as external ArrayBuffers, and the per-process tracker that unlinks named segments a dead
 // creator left behind.
 #include <errno.h>
@@ -61,6 +61,30 @@ Napi::Error SysError(Napi::Env env, const std::string& what, int err) {
   return e;
 }
 
+// shm_open and shm_unlink, as glibc does them on Linux (a file in /dev/shm), called directly:
+// glibc 2.34 moved them into libc under a new symbol version, which the prebuilt binary must not
+// need (scripts/prebuild.mjs checks the versions).
+std::string ShmPath(const std::string& name) { return "/dev/shm" + name; }
+
+int ShmOpen(const std::string& name, int flags, mode_t mode) {
+  if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos || name.size() > 255) {
+    errno = EINVAL;
+    return -1;
+  }
+  int fd;
+  do fd = open(ShmPath(name).c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+int ShmUnlink(const std::string& name) {
+  if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos) {
+    errno = EINVAL;
+    return -1;
+  }
+  return unlink(ShmPath(name).c_str());
+}
+
 int MemfdCreate() {
 #ifdef SYS_memfd_create
   int fd = int(syscall(SYS_memfd_create, "multiproc", 1u /* MFD_CLOEXEC */));
@@ -70,9 +94,9 @@ int MemfdCreate() {
   char name[64];
   for (int attempt = 0; attempt < 100; attempt++) {
     snprintf(name, sizeof name, "/multiproc-anon-%d-%ld-%d", getpid(), long(time(nullptr)), attempt);
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = ShmOpen(name, O_RDWR | O_CREAT | O_EXCL, 0600);
     if (fd >= 0) {
-      shm_unlink(name);
+      ShmUnlink(name);
       return fd;
     }
     if (errno != EEXIST) return -1;
@@ -107,14 +131,14 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>().Utf8Value();
   bool create = info[1].As<Napi::Boolean>().Value();
   double size = info[2].As<Napi::Number>().DoubleValue();
-  int fd = shm_open(name.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+  int fd = ShmOpen(name, O_RDWR | (create ? O_CREAT | O_EXCL : 0), 0600);
   if (fd < 0) throw SysError(env, "shm_open " + name, errno);
   if (create) {
     // The umask may have taken bits away, never added any: 0600 stands. Size it.
     if (Truncate(fd, off_t(size)) < 0) {
       int err = errno;
       close(fd);
-      shm_unlink(name.c_str());
+      ShmUnlink(name);
       throw SysError(env, "cannot size shared memory " + name + " to " + std::to_string(uint64_t(size)) + " bytes", err);
     }
   }
@@ -124,7 +148,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 Napi::Value Unlink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info[0].As<Napi::String>().Utf8Value();
-  if (shm_unlink(name.c_str()) < 0) throw SysError(env, "shm_unlink " + name, errno);
+  if (ShmUnlink(name) < 0) throw SysError(env, "shm_unlink " + name, errno);
   return env.Undefined();
 }
 
@@ -132,9 +156,10 @@ Napi::Value Unlink(const Napi::CallbackInfo& info) {
 Napi::Value Size(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
-  struct stat st;
-  if (fstat(fd, &st) < 0) throw SysError(env, "fstat of a shared-memory segment", errno);
-  return Napi::Number::New(env, double(st.st_size));
+  // The end offset is the size (fstat is versioned 2.33 in newer glibc; see ShmOpen).
+  off_t end = lseek(fd, 0, SEEK_END);
+  if (end < 0) throw SysError(env, "cannot size a shared-memory segment", errno);
+  return Napi::Number::New(env, double(end));
 }
 
 // shmMap(fd, size) -> an ArrayBuffer over a shared mapping; unmapped when the buffer is collected.
@@ -151,6 +176,16 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     mappings[p] = m;
   }
   return Napi::ArrayBuffer::New(env, p, size, [](Napi::Env, void*, Mapping* m) { ReleaseMapping(m); }, m);
+}
+
+// shmUnmap(buf): detaches a buffer made by shmMap, so that no view of it reaches the pages any
+// more (they read as empty); V8 then drops the backing store and the finalizer above releases
+// the mapping on the next turn of the loop (unmapped once no waiter thread holds it). Idempotent.
+Napi::Value Unmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  if (!ab.IsDetached()) ab.Detach();
+  return env.Undefined();
 }
 
 // ---- the tracker ----
@@ -315,6 +350,7 @@ void InitShm(Napi::Env env, Napi::Object exports) {
   exports.Set("shmUnlink", Napi::Function::New(env, Unlink, "shmUnlink"));
   exports.Set("shmSize", Napi::Function::New(env, Size, "shmSize"));
   exports.Set("shmMap", Napi::Function::New(env, Map, "shmMap"));
+  exports.Set("shmUnmap", Napi::Function::New(env, Unmap, "shmUnmap"));
   exports.Set("trackShm", Napi::Function::New(env, Track, "trackShm"));
   exports.Set("trackerPid", Napi::Function::New(env, TrackerPid, "trackerPid"));
 }

@@ -3,7 +3,8 @@
 // futex park, the recovery of slots whose owner died, and the waiter threads for async waits.
 //
 // Layouts (int32 words from `base`), shared with lib/synchronize.ts:
-//   lock:  [0] owner tid | kWaiters (0: free)   [1] owner token (0 while being set or cleared)
+//   lock:  [0] owner tid (0: free)  [1] owner token (0 while being set or cleared)
+//          [2] parked waiters  [3] a wake-up is on its way (set by the releaser, cleared by the woken)
 //   sem:   [0] count  [1] parked waiters  [2] bound  [3] robust  [4 + 2k] holder tid, [5 + 2k] holder token, k < slots
 //   wait:  [0] the word waited on  [1] parked waiters
 // A token identifies a thread beyond its tid: its start time, so a reused tid is never taken for
@@ -12,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +32,6 @@ namespace multiproc {
 
 namespace {
 
-constexpr int32_t kWaiters = 0x40000000;
 constexpr int32_t kOwnerMask = 0x3fffffff;
 constexpr int kSemHolders = 4;  // first holder record of a semaphore
 constexpr int64_t kCheckNs = 100'000'000;  // a parked waiter looks at the owner this often
@@ -118,50 +117,57 @@ int64_t Remaining(int64_t deadline, int64_t now) { return deadline < 0 ? -1 : de
 
 int LockAcquire(std::atomic<int32_t>* w, int32_t me, int32_t token, int64_t deadline, int64_t spin_ns, const std::atomic<bool>* cancel) {
   std::atomic<int32_t>* tok = w + 1;
+  std::atomic<int32_t>* parked = w + 2;
+  std::atomic<int32_t>* waking = w + 3;
+  auto claim = [&]() {
+    int32_t zero = 0;
+    if (w->load(std::memory_order_relaxed) != 0 || !w->compare_exchange_strong(zero, me, std::memory_order_acquire)) return false;
+    tok->store(token, std::memory_order_relaxed);
+    return true;
+  };
   int64_t spin_end = spin_ns > 0 ? NowNs() + spin_ns : 0;
   // Spin: a holder on another CPU usually lets go within microseconds; parking costs two
   // kernel crossings and a wake-up on each side.
   for (unsigned i = 0;; i++) {
-    int32_t v = w->load(std::memory_order_relaxed);
-    if ((v & kOwnerMask) == 0) {
-      if (w->compare_exchange_weak(v, me | (v & kWaiters), std::memory_order_acquire)) {
-        tok->store(token, std::memory_order_relaxed);
-        return kAcquired;
-      }
-      continue;
-    }
+    if (claim()) return kAcquired;
     if (spin_end == 0 || ((i & 63) == 0 && NowNs() >= spin_end)) break;
     CpuRelax();
   }
+  // Park. Counted (seq_cst) before the last look at the word: a releaser that frees the word
+  // and then reads no parked waiters cannot miss us, since we would then see the word free.
+  parked->fetch_add(1, std::memory_order_seq_cst);
+  int result = kTimedOut;
   for (;;) {
-    if (cancel && cancel->load(std::memory_order_relaxed)) return kCancelled;
-    int32_t v = w->load(std::memory_order_relaxed);
-    if ((v & kOwnerMask) == 0) {
-      // Others may still be parked: keep the flag, so our release wakes the next one.
-      if (w->compare_exchange_strong(v, me | kWaiters, std::memory_order_acquire)) {
-        tok->store(token, std::memory_order_relaxed);
-        return kAcquired;
-      }
-      continue;
+    if (claim()) {
+      result = kAcquired;
+      break;
     }
-    if (!(v & kWaiters)) {
-      if (!w->compare_exchange_strong(v, v | kWaiters, std::memory_order_relaxed)) continue;
-      v |= kWaiters;
+    if (cancel && cancel->load(std::memory_order_relaxed)) {
+      result = kCancelled;
+      break;
     }
+    int32_t v = w->load(std::memory_order_seq_cst);
+    if (v == 0) continue;
     int64_t now = NowNs();
     int64_t left = Remaining(deadline, now);
-    if (deadline >= 0 && left <= 0) return kTimedOut;
+    if (deadline >= 0 && left <= 0) break;
     int64_t slice = left < 0 || left > kCheckNs ? kCheckNs : left;
-    if (!FutexWait(w, v, slice) || w->load(std::memory_order_relaxed) != v) continue;
+    bool timed_out = FutexWait(w, v, slice);
+    // Awake (for whatever reason): the next release may wake someone again.
+    waking->store(0, std::memory_order_seq_cst);
+    if (!timed_out || w->load(std::memory_order_relaxed) != v) continue;
     // Nothing happened for a whole slice: is the owner still there?
-    if (HolderDead(v & kOwnerMask, tok->load(std::memory_order_seq_cst))) {
+    if (HolderDead(v, tok->load(std::memory_order_seq_cst))) {
       // Exactly the word we judged: if anyone moved meanwhile, we look again.
-      if (w->compare_exchange_strong(v, me | kWaiters, std::memory_order_acquire)) {
+      if (w->compare_exchange_strong(v, me, std::memory_order_acquire)) {
         tok->store(token, std::memory_order_relaxed);
-        return kOwnerDied;
+        result = kOwnerDied;
+        break;
       }
     }
   }
+  parked->fetch_sub(1, std::memory_order_seq_cst);
+  return result;
 }
 
 // Records the caller as a holder of one unit (robust semaphores); a full table records nothing.
@@ -271,8 +277,8 @@ int TryOnce(WaitJob* j) {
   std::atomic<int32_t>* w = j->base;
   switch (j->kind) {
     case kLock: {
-      int32_t v = w->load(std::memory_order_relaxed);
-      if ((v & kOwnerMask) != 0 || !w->compare_exchange_strong(v, j->a | (v & kWaiters), std::memory_order_acquire)) return -1;
+      int32_t zero = 0;
+      if (w->load(std::memory_order_relaxed) != 0 || !w->compare_exchange_strong(zero, j->a, std::memory_order_acquire)) return -1;
       w[1].store(j->b, std::memory_order_relaxed);
       return kAcquired;
     }
@@ -299,7 +305,7 @@ int RunJob(WaitJob* j) {
 }
 
 // Words each kind needs from `index`.
-size_t WordsOf(int kind, int32_t slots) { return kind == kSem ? kSemHolders + 2 * size_t(slots) : 2; }
+size_t WordsOf(int kind, int32_t slots) { return kind == kSem ? kSemHolders + 2 * size_t(slots) : kind == kLock ? 4 : 2; }
 
 // The int32 words at `index` of an ArrayBuffer, checked to lie inside it.
 std::atomic<int32_t>* Words(Napi::Env env, Napi::Value buf, Napi::Value index, size_t count) {
@@ -330,7 +336,7 @@ Napi::Value ThreadToken(const Napi::CallbackInfo& info) {
 // lockAcquire(buf, index, me, token, timeoutMs, spinUs) -> Result (sync, contended path).
 Napi::Value LockAcquireSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto* w = Words(env, info[0], info[1], 2);
+  auto* w = Words(env, info[0], info[1], WordsOf(kLock, 0));
   return Napi::Number::New(env, LockAcquire(w, info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value(),
                                             DeadlineOf(info[4].As<Napi::Number>().DoubleValue()), SpinOf(info[5].As<Napi::Number>().DoubleValue()), nullptr));
 }
@@ -466,18 +472,10 @@ void WaitPool::ToThread(WaitJob* job) {
     cv_.notify_one();
     return;
   }
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  pthread_t t;
-  int err = pthread_create(&t, &attr, [](void* self) -> void* {
-    static_cast<WaitPool*>(self)->ThreadMain();
-    return nullptr;
-  }, this);
-  pthread_attr_destroy(&attr);
-  if (err == 0) {
-    threads_.push_back(t);
-  } else {
+  try {
+    std::thread t([this] { ThreadMain(); });
+    threads_.emplace(t.get_id(), std::move(t));
+  } catch (const std::system_error&) {
     // No thread for it: fail the wait rather than leave it hanging.
     queue_.erase(std::find(queue_.begin(), queue_.end(), job));
     job->result = kCancelled;
@@ -493,7 +491,8 @@ void WaitPool::ThreadMain() {
       if (stopping_) break;
       // Idle threads wait a while for the next wait, then end.
       idle_++;
-      bool got = cv_.wait_for(lock, std::chrono::seconds(5), [&] { return !queue_.empty() || stopping_; });
+      // wait_until on the system clock: wait_for (steady clock) needs glibc 2.30's pthread_cond_clockwait.
+      bool got = cv_.wait_until(lock, std::chrono::system_clock::now() + std::chrono::seconds(5), [&] { return !queue_.empty() || stopping_; });
       idle_--;
       if (!got) break;
       continue;
@@ -506,19 +505,23 @@ void WaitPool::ThreadMain() {
     done_.push_back(job);
     uv_async_send(async_);
   }
-  exited_.push_back(pthread_self());
+  exited_.push_back(std::this_thread::get_id());
   cv_.notify_all();
 }
 
 // Joins the threads that ended (they are past their last use of the pool, or nearly).
 void WaitPool::JoinExited() {
-  std::vector<pthread_t> ended;
+  std::vector<std::thread> ended;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    ended.swap(exited_);
-    for (pthread_t t : ended) threads_.erase(std::find(threads_.begin(), threads_.end(), t));
+    for (std::thread::id id : exited_) {
+      auto it = threads_.find(id);
+      ended.push_back(std::move(it->second));
+      threads_.erase(it);
+    }
+    exited_.clear();
   }
-  for (pthread_t t : ended) pthread_join(t, nullptr);
+  for (std::thread& t : ended) t.join();
 }
 
 void WaitPool::OnDone(uv_async_t* h) { static_cast<WaitPool*>(h->data)->Deliver(); }
@@ -596,7 +599,7 @@ void WaitPool::Cancel(uint32_t id) {
 }
 
 void WaitPool::Shutdown(napi_env env) {
-  std::vector<pthread_t> all;
+  std::vector<std::thread> all;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -605,11 +608,12 @@ void WaitPool::Shutdown(napi_env env) {
       FutexWake(job->base, INT_MAX);
     }
     cv_.notify_all();
-    all.swap(threads_);
+    for (auto& [id, t] : threads_) all.push_back(std::move(t));
+    threads_.clear();
     exited_.clear();
   }
   // Joined, not just counted: the addon may be unloaded right after this environment ends.
-  for (pthread_t t : all) pthread_join(t, nullptr);
+  for (std::thread& t : all) t.join();
   queue_.clear();
   spinning_.clear();
   // Nobody is left to call back: drop the jobs without running their callbacks.

@@ -2,7 +2,6 @@
 // waits for a word to change, and the per-environment pool of waiter threads for async waits.
 #pragma once
 #include <napi.h>
-#include <pthread.h>
 #include <uv.h>
 
 #include <atomic>
@@ -10,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -70,8 +70,10 @@ class WaitPool {
   std::vector<WaitJob*> done_;
   std::unordered_map<uint32_t, WaitJob*> pending_;  // loop thread only
   uint32_t next_id_ = 0;
-  std::vector<pthread_t> threads_;  // started and not yet joined
-  std::vector<pthread_t> exited_;   // ended, to be joined
+  // std::thread rather than pthread_create: libstdc++ makes the call, so the binary needs no
+  // glibc 2.34 symbol (scripts/prebuild.mjs checks). Threads get glibc's default stack size.
+  std::unordered_map<std::thread::id, std::thread> threads_;  // started and not yet joined
+  std::vector<std::thread::id> exited_;                      // ended, to be joined
   int idle_ = 0;
   bool stopping_ = false;
 };
