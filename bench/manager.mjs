@@ -25,9 +25,9 @@ function summary(samples, n, elapsedNs) {
 }
 
 /** n × (d.set(i, i); d.get(i)) on a fresh Manager().dict(), every op timed: awaited, or the …Sync twins. */
-async function oursDict(sync) {
+async function oursDict(sync, spinMs) {
   const { Manager } = await loadLib();
-  const m = await Manager();
+  const m = await Manager(spinMs === undefined ? {} : { spinMs });
   try {
     const d = await m.dict();
     const set = sync ? (i) => d.setSync(i, i) : (i) => d.set(i, i);
@@ -125,6 +125,8 @@ export async function run() {
   const cases = [
     { label: 'dict: multiproc async', measure: async () => ({ 'ours-dict': await oursDict(false) }) },
     { label: 'dict: multiproc …Sync', measure: async () => ({ 'ours-dict-sync': await oursDict(true) }) },
+    { label: 'dict: multiproc async, spinMs 0', measure: async () => ({ 'ours-dict-0': await oursDict(false, 0) }) },
+    { label: 'dict: multiproc …Sync, spinMs 0', measure: async () => ({ 'ours-dict-sync-0': await oursDict(true, 0) }) },
     { label: 'Listener/Client: multiproc', measure: async () => ({ 'ours-conn': await oursConn() }) },
     { label: 'start: multiproc', measure: async () => ({ 'ours-start': await oursStart() }) },
     {
@@ -146,6 +148,8 @@ export async function run() {
   const [od, ods, pd, oc, pc] = [rtt('ours-dict'), rtt('ours-dict-sync'), rtt('py-dict'), rtt('ours-conn'), rtt('py-conn')];
   row('multiproc Manager().dict(): await d.set(i, i) / await d.get(i)', 'one op', od, pd);
   row('multiproc Manager().dict(): d.setSync(i, i) / d.getSync(i)', 'one op', ods, pd);
+  row('multiproc Manager({ spinMs: 0 }).dict(): await set / get', 'one op', rtt('ours-dict-0'), pd);
+  row('multiproc Manager({ spinMs: 0 }).dict(): setSync / getSync', 'one op', rtt('ours-dict-sync-0'), pd);
   row(`${py} Manager().dict(): d[i] = i / d[i]`, 'one op', pd, pd);
   row('multiproc Listener/Client (TCP): sendBytes + await recvBytes()', '64 B', oc, pc);
   row(`${py} Listener/Client (TCP): send_bytes + recv_bytes`, '64 B', pc, pc);
@@ -156,6 +160,7 @@ export async function run() {
     notes: [
       `${ROUNDS} rounds, interleaved; in each a fresh manager (and server process) or connection, ${WARM} untimed set+get pairs or round trips, then up to ${N} timed (each op on its own), at most ${BUDGET_MS} ms.`,
       'The manager server is a separate process in both; ours shares one connection per process and manager (requests carry ids); CPython gives each proxy its own connection, with a server thread serving it.',
+      'Without spinMs, receives on both ends spin 0.05 ms (the Connection default) before they sleep: that wins on an idle machine and loses when other processes keep the CPUs busy; spinMs 0 sleeps at once, as CPython does.',
       'Listener/Client: the parent listens on 127.0.0.1 and times the round trip to a child that connected with Client and echoes; ours: async receive, CPython: blocking.',
     ],
   };

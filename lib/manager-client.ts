@@ -92,11 +92,17 @@ function linkKey(address: SocketAddress): string {
 }
 
 /** This process's connection to the manager at `address` (made on first use, made again after it broke). */
-export function linkFor(address: SocketAddress, authkey: Buffer): ManagerLink {
+/** How a process reaches a manager: its key, and how long its receives spin (the Connection option; default its default). */
+export interface Access {
+  authkey: Buffer;
+  spinMs?: number;
+}
+
+export function linkFor(address: SocketAddress, access: Access): ManagerLink {
   const key = linkKey(address);
   let l = links.get(key);
   if (!l || l.dead) {
-    l = new ManagerLink(address, authkey);
+    l = new ManagerLink(address, access);
     links.set(key, l);
   }
   return l;
@@ -116,7 +122,7 @@ export function dropLink(address: SocketAddress): void {
  */
 export class ManagerLink {
   readonly address: SocketAddress;
-  readonly authkey: Buffer;
+  readonly access: Access;
   readonly where: string;
   #conn: Connection | null = null;
   #connecting = false;
@@ -128,9 +134,9 @@ export class ManagerLink {
   #pumping = false;
   #decrefs: number[] = [];
 
-  constructor(address: SocketAddress, authkey: Buffer) {
+  constructor(address: SocketAddress, access: Access) {
     this.address = address;
-    this.authkey = authkey;
+    this.access = access;
     this.where = formatAddress(address);
   }
 
@@ -179,7 +185,7 @@ export class ManagerLink {
         continue;
       }
       if (m[1] === ST_OK) return m[2];
-      if (m[1] === ST_PROXY) return makeProxy(m[2] as Token, this.authkey, true);
+      if (m[1] === ST_PROXY) return makeProxy(m[2] as Token, this.access, true);
       throw remoteError(m[2] as ErrorInfo, what, this.where);
     }
   }
@@ -243,7 +249,7 @@ export class ManagerLink {
   #connect(): void {
     if (this.#connecting || this.#dead) return;
     this.#connecting = true;
-    Client(this.address, { authkey: this.authkey }).then(
+    Client(this.address, this.access).then(
       (conn) => {
         this.#connecting = false;
         if (this.#dead || this.#conn) conn.close(); // closed meanwhile, or a …Sync call connected first
@@ -260,7 +266,7 @@ export class ManagerLink {
   #connectSync(what: string): Connection {
     let conn: Connection;
     try {
-      conn = ClientSync(this.address, { authkey: this.authkey });
+      conn = ClientSync(this.address, this.access);
     } catch (e) {
       this.#connectFailed(e);
       throw this.#deadError(what);
@@ -313,7 +319,7 @@ export class ManagerLink {
     this.#pending.delete(m[0]);
     const status = m[1];
     if (status === ST_OK) p.resolve(m[2]);
-    else if (status === ST_PROXY) p.resolve(makeProxy(m[2] as Token, this.authkey, true));
+    else if (status === ST_PROXY) p.resolve(makeProxy(m[2] as Token, this.access, true));
     else p.reject(new CallFailure(() => remoteError(m[2] as ErrorInfo, p.what, this.where)));
   }
 
@@ -355,10 +361,10 @@ export class ManagerLink {
 const released = new FinalizationRegistry<{ link: ManagerLink; id: number }>(({ link, id }) => link.decref(id));
 
 /** Proxy classes by the name they travel under, so that the receiving process rebuilds the same kind. */
-const proxyKinds = new Map<string, new (token: Token, authkey: Buffer) => BaseProxy>();
+const proxyKinds = new Map<string, new (token: Token, access: Access) => BaseProxy>();
 
 /** Makes `cls` rebuildable by name in other processes (each proxy type registers itself). */
-export function registerProxyKind(name: string, cls: new (token: Token, authkey: Buffer) => BaseProxy): void {
+export function registerProxyKind(name: string, cls: new (token: Token, access: Access) => BaseProxy): void {
   proxyKinds.set(name, cls);
   kindOf.set(cls, name);
 }
@@ -371,14 +377,14 @@ const kindOf = new Map<Function, string>();
  */
 export class BaseProxy {
   readonly #token: Token;
-  readonly #authkey: Buffer;
+  readonly #access: Access;
   #link: ManagerLink;
 
   /** @internal Proxies come from manager factories and methods, or arrive from other processes. */
-  constructor(token: Token, authkey: Buffer, owned = false) {
+  constructor(token: Token, access: Access, owned = false) {
     this.#token = token;
-    this.#authkey = authkey;
-    this.#link = linkFor(token.address, authkey);
+    this.#access = access;
+    this.#link = linkFor(token.address, access);
     // A proxy made here from a reply already holds its reference; one that arrived claims one.
     if (!owned) this.#link.post([0, OP_CLAIM, token.id]);
     released.register(this, { link: this.#link, id: token.id });
@@ -419,12 +425,12 @@ export class BaseProxy {
   /** @internal What another process needs to rebuild this proxy; the server keeps the object until it arrives. */
   _reduce(): ProxyState {
     this.#link.post([0, OP_INCREF, this.#token.id]);
-    return { token: this.#token, authkey: this.#authkey, kind: kindOf.get(this.constructor) ?? 'AutoProxy' };
+    return { token: this.#token, authkey: this.#access.authkey, spinMs: this.#access.spinMs, kind: kindOf.get(this.constructor) ?? 'AutoProxy' };
   }
 
   /** A fresh link after the old one broke; the server will not know this proxy's object unless it still runs. */
   #relink(): ManagerLink {
-    this.#link = linkFor(this.#token.address, this.#authkey);
+    this.#link = linkFor(this.#token.address, this.#access);
     return this.#link;
   }
 }
@@ -432,14 +438,15 @@ export class BaseProxy {
 interface ProxyState {
   token: Token;
   authkey: Buffer;
+  spinMs: number | undefined;
   kind: string;
 }
 
 // AutoProxy classes by exposed method list: the methods live on the prototype, as in a written class.
-const autoProxies = new Map<string, new (token: Token, authkey: Buffer, owned?: boolean) => BaseProxy>();
+const autoProxies = new Map<string, new (token: Token, access: Access, owned?: boolean) => BaseProxy>();
 
 /** A proxy class whose methods are `exposed`, each with its …Sync twin (Python's AutoProxy). */
-export function autoProxyClass(exposed: readonly string[]): new (token: Token, authkey: Buffer, owned?: boolean) => BaseProxy {
+export function autoProxyClass(exposed: readonly string[]): new (token: Token, access: Access, owned?: boolean) => BaseProxy {
   const key = exposed.join('\0');
   let cls = autoProxies.get(key);
   if (!cls) {
@@ -468,15 +475,15 @@ export function autoProxyClass(exposed: readonly string[]): new (token: Token, a
 }
 
 /** The proxy of a token: its registered kind, else an AutoProxy of its exposed methods. */
-export function makeProxy(token: Token, authkey: Buffer, owned: boolean, kind?: string): BaseProxy {
+export function makeProxy(token: Token, access: Access, owned: boolean, kind?: string): BaseProxy {
   const Kind = (kind && proxyKinds.get(kind)) || typeKinds.get(token.typeid) || autoProxyClass(token.exposed);
-  return new (Kind as new (t: Token, a: Buffer, o: boolean) => BaseProxy)(token, authkey, owned);
+  return new (Kind as new (t: Token, a: Access, o: boolean) => BaseProxy)(token, access, owned);
 }
 
 /** The proxy class each typeid gets in this process (from register() and the SyncManager types). */
-const typeKinds = new Map<string, new (token: Token, authkey: Buffer) => BaseProxy>();
+const typeKinds = new Map<string, new (token: Token, access: Access) => BaseProxy>();
 
-export function setProxyType(typeid: string, cls: new (token: Token, authkey: Buffer) => BaseProxy): void {
+export function setProxyType(typeid: string, cls: new (token: Token, access: Access) => BaseProxy): void {
   typeKinds.set(typeid, cls);
 }
 
@@ -484,5 +491,5 @@ registerReducer<BaseProxy, ProxyState>({
   type: 'ManagerProxy',
   cls: BaseProxy,
   reduce: (p) => p._reduce(),
-  rebuild: (s) => makeProxy(s.token, Buffer.from(s.authkey), false, s.kind),
+  rebuild: (s) => makeProxy(s.token, { authkey: Buffer.from(s.authkey), ...(s.spinMs !== undefined && { spinMs: s.spinMs }) }, false, s.kind),
 });

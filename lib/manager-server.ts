@@ -101,9 +101,11 @@ export class ManagerServer {
   readonly #finished = new Promise<void>((r) => (this.#done = r));
   readonly #where: string;
 
-  constructor(types: Map<string, ServedType>, options: { address?: Address; authkey: AuthKey }) {
+  constructor(types: Map<string, ServedType>, options: { address?: Address; authkey: AuthKey; spinMs?: number }) {
     this.#types = types;
-    this.#listener = new Listener({ address: options.address, authkey: options.authkey, backlog: 128 });
+    this.#listener = new Listener({
+      address: options.address, authkey: options.authkey, backlog: 128, ...(options.spinMs !== undefined && { spinMs: options.spinMs }),
+    });
     this.#where = formatAddress(this.#listener.address);
   }
 
@@ -324,6 +326,7 @@ export interface ServerConfig {
   types: { typeid: string; create: TargetDesc | { builtin: string } | null; exposed: string[] | null; methodToTypeid: Record<string, string> | null }[];
   address: Address | undefined;
   authkey: Buffer;
+  spinMs: number | undefined;
   entry: string;
   initializer: TargetDesc | null;
   initargs: unknown[];
@@ -348,7 +351,7 @@ export async function runManagerServer(conn: Connection, cfg: ServerConfig): Pro
       else if (t.create) create = (await loadTarget(t.create, cfg.entry)) as ServedType['create'];
       types.set(t.typeid, { create, exposed: t.exposed, methodToTypeid: t.methodToTypeid });
     }
-    server = new ManagerServer(types, { address: cfg.address, authkey: cfg.authkey });
+    server = new ManagerServer(types, { address: cfg.address, authkey: cfg.authkey, spinMs: cfg.spinMs });
   } catch (e) {
     conn.send({ error: errorInfo(e) });
     conn.close();

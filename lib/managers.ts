@@ -11,7 +11,7 @@ import { formatAddress, type Address, type AuthKey } from './listener.js';
 import type { SocketAddress } from './native.js';
 import {
   BaseProxy, call, dropLink, linkFor, registerProxyKind, setProxyType, OP_CREATE, OP_INFO, OP_SHUTDOWN,
-  type ServerInfo, type Token,
+  type Access, type ServerInfo, type Token,
 } from './manager-client.js';
 import { ManagerServer, builtinTypes, type ServedType, type ServerConfig } from './manager-server.js';
 import {
@@ -35,7 +35,7 @@ export { ManagerServer } from './manager-server.js';
 const here = fileURLToPath(import.meta.url);
 const SERVER_MODULE = pathToFileURL(here.endsWith('.ts') ? join(dirname(here), '..', 'dist', 'manager-server.js') : join(dirname(here), 'manager-server.js')).href;
 
-type ProxyClass = new (token: Token, authkey: Buffer, owned?: boolean) => BaseProxy;
+type ProxyClass = new (token: Token, access: Access, owned?: boolean) => BaseProxy;
 
 export interface RegisterOptions {
   /** Methods proxies may call (default: the object's public methods, those not starting with '_'). */
@@ -62,6 +62,12 @@ export interface BaseManagerOptions {
   authkey?: AuthKey;
   /** How long shutdown() waits for the server process to end before terminating it, in ms (default 1000). */
   shutdownTimeout?: number;
+  /**
+   * How long a receive spins before it sleeps, on the server's connections and on this
+   * process's (and, carried by the proxies, other processes') connections to it: the
+   * Connection option (default its default; 0 suits a machine whose CPUs are busy).
+   */
+  spinMs?: number;
 }
 
 let managerCount = 0;
@@ -122,6 +128,7 @@ export class BaseManager {
   }
 
   readonly #authkey: Buffer;
+  readonly #access: Access;
   #address: SocketAddress | Address | undefined;
   #state: State = 'initial';
   #process: Process | null = null;
@@ -131,6 +138,10 @@ export class BaseManager {
   constructor(options: BaseManagerOptions = {}) {
     if (!options || typeof options !== 'object') throw new TypeError(`${new.target.name}: expected an options object { address?, authkey? }`);
     this.#authkey = keyOf(options.authkey);
+    if (options.spinMs !== undefined && (typeof options.spinMs !== 'number' || !(options.spinMs >= 0))) {
+      throw new TypeError(`${new.target.name}: spinMs must be a number of milliseconds >= 0, got ${String(options.spinMs)}`);
+    }
+    this.#access = { authkey: this.#authkey, ...(options.spinMs !== undefined && { spinMs: options.spinMs }) };
     this.#address = options.address;
     this.#shutdownTimeout = options.shutdownTimeout ?? 1000;
   }
@@ -163,6 +174,7 @@ export class BaseManager {
       })),
       address: this.#address ?? arbitraryAddress(),
       authkey: this.#authkey,
+      spinMs: this.#access.spinMs,
       entry: entryUrl(),
       initializer: initializer ? describeTarget(initializer, `${name}.start(initializer)`) : null,
       initargs,
@@ -203,7 +215,7 @@ export class BaseManager {
     const name = this.constructor.name;
     if (this.#state !== 'initial') throw new Error(`${name}.connect: the manager is already ${this.#state}`);
     if (this.#address === undefined) throw new TypeError(`${name}.connect: give the server's address: new ${name}({ address, authkey })`);
-    await call(linkFor(this.#address as SocketAddress, this.#authkey), [0, OP_INFO], `${name}.connect`);
+    await call(linkFor(this.#address as SocketAddress, this.#access), [0, OP_INFO], `${name}.connect`);
     this.#state = 'connected';
   }
 
@@ -219,7 +231,7 @@ export class BaseManager {
       else if (t.callable) create = lazyModuleCallable(t.callable as { module: string | URL; name: string }, `${name}.register('${typeid}')`);
       types.set(typeid, { create, exposed: t.exposed, methodToTypeid: t.methodToTypeid });
     }
-    const server = new ManagerServer(types, { address: this.#address, authkey: this.#authkey });
+    const server = new ManagerServer(types, { address: this.#address, authkey: this.#authkey, spinMs: this.#access.spinMs });
     this.#address = server.address;
     this.#server = server;
     return server;
@@ -239,7 +251,7 @@ export class BaseManager {
     }
     const address = this.#address as SocketAddress;
     try {
-      await call(linkFor(address, this.#authkey), [0, OP_SHUTDOWN], `${this.constructor.name}.shutdown`);
+      await call(linkFor(address, this.#access), [0, OP_SHUTDOWN], `${this.constructor.name}.shutdown`);
     } catch {
       // already gone
     }
@@ -282,10 +294,10 @@ export class BaseManager {
 
   #link(method: string) {
     const name = this.constructor.name;
-    if (this.#state === 'initial' && this.#server) return linkFor(this.#server.address, this.#authkey);
+    if (this.#state === 'initial' && this.#server) return linkFor(this.#server.address, this.#access);
     if (this.#state === 'initial') throw new Error(`${name}.${method}: the manager is not running: call start() or connect() first`);
     if (this.#state === 'shutdown') throw new Error(`${name}.${method}: the manager at ${formatAddress(this.#address as SocketAddress)} was shut down`);
-    return linkFor(this.#address as SocketAddress, this.#authkey);
+    return linkFor(this.#address as SocketAddress, this.#access);
   }
 }
 

@@ -61,6 +61,19 @@ describe('…Sync twins', () => {
     expect(await d.get('child')).toBe('from the parent');
   });
 
+  it('a manager with spinMs: 0 (receives sleep at once) works the same, also in a child', async () => {
+    const m0 = await Manager({ spinMs: 0 });
+    const d = await m0.dict();
+    d.setSync('x', 1);
+    await d.set('y', 2);
+    const p = new Process({ target: (d: any) => d.setSync('z', d.getSync('x') + d.getSync('y')), args: [d] });
+    p.start();
+    await p.join();
+    expect(await d.get('z')).toBe(3);
+    await m0.shutdown();
+    await expect(Manager({ spinMs: -1 })).rejects.toThrow(/SyncManager: spinMs must be a number of milliseconds >= 0, got -1/);
+  });
+
   it('a server killed during a …Sync call: EOFError, no hang', async () => {
     const m2 = await Manager();
     const { pid } = await m2._serverInfo();
