@@ -330,6 +330,7 @@ FdWatcher::FdWatcher(const Napi::CallbackInfo& info)
     throw e;
   }
   poll_->data = this;
+  fd_ = fd;
   uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
   cb_ = Napi::Weak(info[1].As<Napi::Function>());
   async_ctx_ = std::make_unique<Napi::AsyncContext>(env, "multiproc:Listener", info.This().As<Napi::Object>());
@@ -349,7 +350,10 @@ FdWatcher::~FdWatcher() {
 void FdWatcher::OnEnvCleanup(void* arg) {
   auto* self = static_cast<FdWatcher*>(arg);
   self->hook_ = false;  // Node drops a hook once it ran
+  bool open = self->poll_ != nullptr;
   self->CloseNow();
+  // Still open: JS never got to close the fd (a Listener, a connect under way). Now nobody will.
+  if (open) CloseFd(self->fd_);
 }
 
 void FdWatcher::StopNow() {

@@ -10,8 +10,9 @@ namespace multiproc {
 
 struct Instance;
 
-// Watches one fd (owned by JS, which must close the watcher before the fd) on the event loop.
-// While started it keeps the loop alive and itself from being collected; never on the thread pool.
+// Watches one fd on the event loop (never the thread pool). JS owns the fd and closes the watcher
+// before it; while the watcher is open, an environment that ends (a worker thread) closes the fd
+// with it, since no JS runs then to do it. Started, it keeps the loop alive and itself uncollected.
 class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
@@ -30,6 +31,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   Instance* inst_;
   napi_env env_;
   uv_poll_t* poll_ = nullptr;
+  int fd_ = -1;
   bool held_ = false;
   bool hook_ = false;  // the environment cleanup hook is registered
   Napi::FunctionReference cb_;

@@ -227,6 +227,43 @@ describe('accept and close', () => {
   });
 });
 
+describe('worker threads', () => {
+  it('a worker that ends with a Listener accepting and a Client connecting leaves no fd and crashes nothing', async () => {
+    const out = await runNodeOk(`
+      import { Worker } from 'node:worker_threads';
+      import { readdirSync } from 'node:fs';
+      const fds = () => readdirSync('/proc/self/fd').length;
+      const code = \`
+        const { Listener, Client } = await import('multiproc');
+        const { parentPort } = await import('node:worker_threads');
+        const l = new Listener({ address: ['127.0.0.1', 0], authkey: 'k' });
+        const [a, b] = await Promise.all([l.accept(), Client(l.address, { authkey: 'k' })]);
+        a.send('hi');
+        const got = await b.recv();
+        l.accept(); // pending when the worker ends
+        const l2 = new Listener({ address: ['127.0.0.1', 0], authkey: 'k' });
+        Client(l2.address, { authkey: 'k' }).catch(() => {}); // mid-handshake when the worker ends
+        parentPort.postMessage(got);
+        if (process.argv.includes('exit')) process.exit(0);
+      \`;
+      let before;
+      const got = [];
+      for (let i = -1; i < 4; i++) {
+        if (i === 0) before = fds();
+        const w = new Worker(code, { eval: true, type: 'module', argv: i % 2 ? ['exit'] : [] });
+        got.push(await new Promise((res, rej) => { w.on('message', res); w.on('error', rej); }));
+        if (i % 2 === 0) await w.terminate();
+        else await new Promise((r) => w.on('exit', r));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      console.log(JSON.stringify({ got, leaked: fds() - before }));
+    `);
+    const r = JSON.parse(out);
+    expect(r.got).toEqual(Array(5).fill('hi'));
+    expect(r.leaked).toBe(0);
+  });
+});
+
 describe('Client', () => {
   it('connects to a full AF_UNIX backlog once the listener accepts (EAGAIN is retried)', async () => {
     const l = new Listener({ address: join(dir, 'backlog.sock'), backlog: 0 });
