@@ -416,19 +416,11 @@ void FdWatcher::OnPoll(uv_poll_t* handle, int status, int events) {
   napi_env env = self->env_;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn = nullptr, recv = nullptr, result, argv[2];
+  napi_value fn = nullptr, recv = nullptr, argv[2];
   if (napi_get_reference_value(env, self->cb_, &fn) == napi_ok && fn &&
       napi_get_reference_value(env, static_cast<napi_ref>(*static_cast<Napi::Reference<Napi::Object>*>(self)), &recv) == napi_ok && recv &&
       napi_get_boolean(env, readable, &argv[0]) == napi_ok && napi_get_boolean(env, writable, &argv[1]) == napi_ok) {
-    napi_status st = napi_make_callback(env, *self->async_ctx_, recv, fn, 2, argv, &result);
-    if (st == napi_pending_exception) {
-      // The JS side settles promises and catches its own errors; an Error here is a bug of ours
-      // and belongs to the uncaughtException path. Anything else is the environment stopping.
-      napi_value exc;
-      bool is_error = false;
-      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && napi_is_error(env, exc, &is_error) == napi_ok && is_error)
-        napi_fatal_exception(env, exc);
-    }
+    CallFromLoop(env, *self->async_ctx_, recv, fn, 2, argv);
   }
   napi_close_handle_scope(env, scope);
 }
