@@ -91,13 +91,13 @@ function linkKey(address: SocketAddress): string {
   return typeof address === 'string' ? address : `${address[0]}:${address[1]}`;
 }
 
-/** This process's connection to the manager at `address` (made on first use, made again after it broke). */
 /** How a process reaches a manager: its key, and how long its receives spin (the Connection option; default its default). */
 export interface Access {
   authkey: Buffer;
   spinMs?: number;
 }
 
+/** This process's connection to the manager at `address` (made on first use, made again after it broke). */
 export function linkFor(address: SocketAddress, access: Access): ManagerLink {
   const key = linkKey(address);
   let l = links.get(key);
@@ -177,7 +177,7 @@ export class ManagerLink {
       try {
         m = conn.recvSync() as typeof m;
       } catch (e) {
-        this.#fail(e);
+        this.#fail(e, 1); // this call too was pending
         throw this.#deadError(what);
       }
       if (m[0] !== id) {
@@ -332,9 +332,9 @@ export class ManagerLink {
   }
 
   /** The link is over: every pending call rejects with why (`null`: closed on purpose). */
-  #fail(e: unknown): void {
+  #fail(e: unknown, alsoPending = 0): void {
     if (this.#dead) return;
-    const n = this.#pending.size;
+    const n = this.#pending.size + alsoPending;
     if (e === null) {
       this.#dead = new Error(`the connection to the manager server at ${this.where} was closed (the manager was shut down)`);
     } else if (e instanceof EOFError || (e as NodeJS.ErrnoException)?.code === 'ECONNRESET' || (e as NodeJS.ErrnoException)?.code === 'EPIPE') {
