@@ -9,6 +9,7 @@
         "native/bufpool.cc",
         "native/channel.cc",
         "native/process.cc",
+        "native/ring.cc",
         "native/shm.cc",
         "native/socket.cc",
         "native/sync.cc"

@@ -14,7 +14,8 @@ export const BENCHES = [
   { name: 'process', module: './process.mjs' },
   { name: 'lock', module: './lock.mjs' },
   { name: 'manager', module: './manager.mjs' },
-  // queue, pool: add { name, module } here.
+  { name: 'queue', module: './queue.mjs' },
+  // pool: add { name, module } here.
 ];
 
 const OUT = join(ROOT, 'BENCHMARKS.md');

@@ -251,10 +251,13 @@ class Encoder {
     } else {
       const proto = Object.getPrototypeOf(o);
       if (proto === Object.prototype) this.plain(o);
+      // Typed arrays before the reducer registry: its prototype walk costs more than the check, and
+      // a handle is never a typed array (a subclass that were one would reach v8, which finds it).
+      else if (typedArrayName.call(o) !== undefined) this.typed(o, proto);
       else {
         const r = reducerOf(o);
         if (r) this.handle(o, r);
-        else this.typed(o, proto);
+        else throw FALLBACK;
       }
     }
     this.depth--;
@@ -471,13 +474,16 @@ export interface FdSource {
 }
 
 let handleCtx: RebuildContext | null = null; // for the handles of the message being decoded
+const NO_FDS: RebuildContext = { fd: () => { throw corrupt(); } };
+const NO_CLAIMS = new Set<number>(); // never added to: NO_FDS claims nothing
+const NONE: number[] = [];
 
 /** Decodes one whole message (the view exactly covers it). Messages with fds take them from `fdSource`. */
 export function decode(bytes: Uint8Array, fdSource?: FdSource): unknown {
   const format = bytes.length === 0 ? -1 : bytes[0];
   if (format === V8_FORMAT) return viaV8Decode(bytes, 0);
   let start = 1;
-  let fds: number[] = [];
+  let fds: number[] = NONE;
   if (format === COMPACT_FDS || format === V8_HANDLES) {
     if (bytes.length < 5) throw corrupt();
     const k = (bytes[1]! | (bytes[2]! << 8) | (bytes[3]! << 16)) + bytes[4]! * 0x1000000;
@@ -489,8 +495,9 @@ export function decode(bytes: Uint8Array, fdSource?: FdSource): unknown {
   } else if (format !== COMPACT_V1) {
     throw new Error(`codec: not a message (format byte ${format})`);
   }
-  const claimed = new Set<number>();
-  const ctx: RebuildContext = {
+  // Most messages carry no fds: they share one context and allocate nothing here.
+  const claimed = fds.length === 0 ? NO_CLAIMS : new Set<number>();
+  const ctx: RebuildContext = fds.length === 0 ? NO_FDS : {
     fd(i: number): number {
       if (!(i >= 0 && i < fds.length) || claimed.has(i)) throw corrupt();
       claimed.add(i);

@@ -24,3 +24,5 @@ export { Value, RawValue, SharedArray, RawArray, SynchronizedValue, RawSharedVal
 export type { Typecode, ValueOptions, CValue, CInput, CView, Synchronized, AnyLock } from './sharedctypes.js';
 export { SharedMemory, ShareableList } from './shared-memory.js';
 export type { SharedMemoryOptions, ShareableItem } from './shared-memory.js';
+export { Queue, SimpleQueue, JoinableQueue, DEFAULT_QUEUE_CAPACITY } from './queues.js';
+export type { QueueOptions, SimpleQueueOptions, QueueWaitOptions } from './queues.js';

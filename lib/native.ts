@@ -129,6 +129,16 @@ export interface NativeAddon {
   waitAsync(kind: 0 | 1 | 2, buf: ArrayBuffer, index: number, a: number, b: number, c: number, timeoutMs: number, spinUs: number, done: (result: number) => void): number;
   /** Ends a pending waitAsync early; its `done` gets 3 (or the result it reached meanwhile). */
   cancelWait(id: number): void;
+
+  // ---- a queue's fd side channel (native/ring.cc): one datagram per message that carries fds ----
+  /** A non-blocking, close-on-exec SOCK_SEQPACKET socketpair. */
+  fdPair(): [number, number];
+  /** Sends `fds` (1..253; the caller keeps its own) tagged `tag`; false if the socket stayed full for `timeoutMs` (0: no wait, < 0: none). */
+  fdSend(sock: number, tag: number, fds: number[], timeoutMs: number): boolean;
+  /** Clones of the fds of the datagram tagged `tag`, which stays queued; older datagrams are dropped. null: none with that tag. */
+  fdPeek(sock: number, tag: number): number[] | null;
+  /** Removes the head datagram (the one fdPeek returned) and closes its fds. */
+  fdDrop(sock: number): void;
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -20,9 +20,10 @@ const RLOCK_COUNT = 4;
 /** int32 words of a Lock and of an RLock (for objects that embed one). */
 export const LOCK_WORDS = 4;
 export const RLOCK_WORDS = 5;
-const ACQUIRED = 0;
-const OWNER_DIED = 1;
-const TIMED_OUT = 2;
+/** Results of the native waits (lib/native.ts). */
+export const ACQUIRED = 0;
+export const OWNER_DIED = 1;
+export const TIMED_OUT = 2;
 /** Holder records of a robust semaphore: units held by more threads than this are not recovered. */
 const SEM_SLOTS = 16;
 
@@ -50,27 +51,27 @@ export interface SyncOptions {
 }
 
 /** -1: wait without limit; 0: do not wait; else ms. */
-function timeoutOf(what: string, opts: AcquireOptions | undefined): number {
+export function timeoutOf(what: string, opts: AcquireOptions | undefined): number {
   if (opts === undefined || opts === null) return -1;
   if (typeof opts !== 'object') throw new TypeError(`${what}: expected options like { block, timeout }, got ${typeof opts}`);
   if (opts.block === false) return 0;
   return msArg(what, opts.timeout);
 }
 
-function msArg(what: string, ms: number | null | undefined): number {
+export function msArg(what: string, ms: number | null | undefined): number {
   if (ms === undefined || ms === null || ms === Infinity) return -1;
   if (typeof ms !== 'number' || Number.isNaN(ms)) throw new TypeError(`${what}: the timeout must be a number of milliseconds, got ${String(ms)}`);
   return Math.max(0, ms);
 }
 
-function spinOf(what: string, options: SyncOptions | undefined): number {
+export function spinOf(what: string, options: SyncOptions | undefined): number {
   const ms = options?.spinMs ?? DEFAULT_SPIN_MS;
   if (typeof ms !== 'number' || !(ms >= 0)) throw new TypeError(`${what}: spinMs must be a number of milliseconds >= 0, got ${String(ms)}`);
   return ms;
 }
 
 /** Remaining ms of a wait that began at `start` with `timeout` (-1: none). */
-function remaining(timeout: number, start: number): number {
+export function remaining(timeout: number, start: number): number {
   return timeout < 0 ? -1 : Math.max(0, timeout - (performance.now() - start));
 }
 
@@ -108,7 +109,7 @@ function adoptPlace(s: SyncState, ctx: { fd(i: number): number }): Place {
 // ---- the lock word (Lock, RLock) ----
 
 /** The lock word at `i`: claim, release and the contended waits. */
-class LockWord {
+export class LockWord {
   readonly w: Int32Array;
   readonly i: number;
   readonly buf: ArrayBuffer;
@@ -142,9 +143,17 @@ class LockWord {
     return native.lockAcquire(this.buf, this.i, TID, TOKEN, timeout, this.spinMs * 1000);
   }
 
-  /** Contended acquire on a waiter thread: resolves with a native result code. */
-  wait(timeout: number): Promise<number> {
-    return new Promise((resolve) => native.waitAsync(0, this.buf, this.i, TID, TOKEN, 0, timeout, this.spinMs * 1000, resolve));
+  /** Contended acquire on a waiter thread: resolves with a native result code. `started` gets the wait's id (for cancelWait). */
+  wait(timeout: number, started?: (id: number) => void): Promise<number> {
+    return new Promise((resolve) => {
+      const id = native.waitAsync(0, this.buf, this.i, TID, TOKEN, 0, timeout, this.spinMs * 1000, resolve);
+      started?.(id);
+    });
+  }
+
+  /** Held by this very thread (tid and token): a blocking wait for it here would never end. */
+  heldHere(): boolean {
+    return this.ownedHere() && this.w[this.i + 1] === TOKEN;
   }
 
   /** Lets go; false if it was not held. */

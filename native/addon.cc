@@ -2,6 +2,7 @@
 // native classes and functions (their typed contract is lib/native.ts).
 #include "channel.h"
 #include "instance.h"
+#include "ring.h"
 #include "socket.h"
 #include "shm.h"
 #include "sync.h"
@@ -70,6 +71,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSocket(env, exports);
   InitShm(env, exports);
   InitSync(env, exports);
+  InitRing(env, exports);
   return exports;
 }
 

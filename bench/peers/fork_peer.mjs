@@ -1,9 +1,9 @@
 // The child side of the child_process.fork() IPC peer in bench/pipe.mjs (the parent picks the
 // serialization). It ends when the IPC channel closes, so it cannot outlive the parent.
 //   echo                   send back every message
-//   send PAYLOAD TOTAL     after one "go" message, send TOTAL payloads (obj|b64|b64k)
+//   send PAYLOAD TOTAL     after one "go" message, send TOTAL payloads (int|obj|b64|b64k)
 const OBJ = { id: 1, op: 'get', args: [1, 2, 3] };
-const PAYLOADS = { obj: OBJ, b64: Buffer.alloc(64, 120), b64k: Buffer.alloc(65536, 120) };
+const PAYLOADS = { int: 1, obj: OBJ, b64: Buffer.alloc(64, 120), b64k: Buffer.alloc(65536, 120) };
 const [role, payloadName, totalArg] = process.argv.slice(2);
 
 process.on('disconnect', () => process.exit(0));

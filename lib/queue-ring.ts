@@ -1,0 +1,792 @@
+// The ring under Queue, SimpleQueue and JoinableQueue (lib/queues.ts): one shared segment with a
+// header and a byte ring of variable-length encoded messages; a put and a get each commit with one store.
+//
+// Layout (int32 word indices; each group on its own 64-byte line, so that a producer and a
+// consumer on two CPUs do not pass one line back and forth):
+//   [0] magic  [1] capacity in bytes (a power of two)  [2] maxsize (0: none)
+//   [16..19] producer lock (a robust LockWord of LOCK_WORDS words: owner tid, token, parked, waking)
+//   [32] TAIL  [33] its parked waiters  [34] PUT_COUNT  [35] P_JSEQ  [36] P_JEND  [37] FD_TAG
+//   [48..51] consumer lock
+//   [64] HEAD  [65] its parked waiters  [66] GET_COUNT  [67] C_JSEQ  [68] C_JEND
+//   [80] TASKS_DONE (JoinableQueue)  [81] its parked waiters
+// Ring bytes start at HEADER_BYTES. TAIL and HEAD are byte positions modulo 2^32 (the offset is
+// pos & (capacity - 1)); PUT_COUNT and GET_COUNT count messages, so qsize = PUT_COUNT - GET_COUNT.
+//
+// A record is 8-aligned: [u32 length | flags][u32 seq, or fd tag if FDS][payload, padded to 8].
+// A record that does not fit before the end leaves a WRAP marker and starts the next lap. Records
+// of up to capacity/2 bytes always fit an empty ring; larger messages SPILL: their bytes go to a
+// memfd of their own, which travels on the fd side channel (native/ring.cc) like a handle's fd,
+// and the record holds only their length.
+//
+// Crash safety. Producers serialize on the producer lock, consumers on the consumer lock (both
+// robust: a dead holder's lock is taken over). A put writes its record past TAIL, where nobody
+// reads, and publishes it with one store of TAIL; a get reads at HEAD and frees it with one store
+// of HEAD. A process killed before that store leaves nothing visible (a put) or the message in
+// place (a get); the next holder writes over the garbage or reads the message again. The counts
+// move just before their position, guarded by a journal so that the next holder can undo a count
+// whose position never moved (see repairCursor).
+import { readSync, writeSync } from 'node:fs';
+import { native } from './native.js';
+import { decode, encodeScratch, type FdSource } from './codec.js';
+import { ACQUIRED, LOCK_WORDS, OWNER_DIED, TIMED_OUT, LockWord, remaining } from './synchronize.js';
+
+export const MAGIC = 0x31515251; // "QRQ1"
+export const W = {
+  MAGIC: 0, CAP: 1, MAXSIZE: 2,
+  P_LOCK: 16,
+  TAIL: 32, TAIL_WAITERS: 33, PUT_COUNT: 34, P_JSEQ: 35, P_JEND: 36, FD_TAG: 37,
+  C_LOCK: 48,
+  HEAD: 64, HEAD_WAITERS: 65, GET_COUNT: 66, C_JSEQ: 67, C_JEND: 68,
+  TASKS_DONE: 80, DONE_WAITERS: 81,
+} as const;
+export const HEADER_BYTES = 512;
+if (W.P_LOCK + LOCK_WORDS > W.TAIL || W.C_LOCK + LOCK_WORDS > W.HEAD) throw new Error('queue-ring: a lock word outgrew its line');
+const DATA_WORD = HEADER_BYTES >> 2;
+
+export const WRAP = -1;
+export const FLAG_FDS = 1 << 30;
+export const FLAG_SPILL = 1 << 29;
+export const LEN_MASK = FLAG_SPILL - 1;
+
+export const MIN_CAPACITY = 1024;
+export const MAX_CAPACITY = 1 << 30;
+export const DEFAULT_CAPACITY = 1 << 20;
+/** Fds one message may carry (the kernel's SCM_MAX_FD, less one for a spilled message's memfd). */
+export const MAX_FDS = 252;
+
+const INT_MAX = 0x7fffffff;
+/** A non-blocking call still waits this long for another process's put or get in progress (ms). */
+const NOWAIT_LOCK_MS = 0.05;
+/** How long an async put waits at most before it tries the full fd channel again (ms). */
+const FD_RETRY_MS = 10;
+/** tryPut / tryGet results other than a word index to wait on. */
+const DONE = 0;
+const FD_FULL = -1;
+
+/** What a wait reported that the caller turns into its own error. */
+export class RingTimeout {
+  /** lock: another process's put/get held on; room: the ring (or maxsize) stayed full; fds: the fd channel did; data: nothing came. */
+  constructor(readonly phase: 'lock' | 'room' | 'fds' | 'data') {}
+}
+
+/** The three fds of a ring in this process, closed by close() or when the Ring is collected. */
+interface Fds {
+  seg: number;
+  tx: number;
+  rx: number;
+}
+
+const closer = new FinalizationRegistry<Fds>((f) => closeFds(f));
+
+function closeFds(f: Fds): void {
+  for (const fd of [f.seg, f.tx, f.rx]) {
+    try {
+      native.closeFd(fd);
+    } catch {
+      // gone with the environment's teardown
+    }
+  }
+}
+
+/** The message being put: its bytes (or, spilled, the memfd holding them), and the fds of its handles. */
+export interface Outgoing {
+  bytes: Uint8Array;
+  size: number;
+  fds: number[];
+  memfd: number;
+}
+
+/** Where decode takes the fds of the message being got. */
+class Incoming implements FdSource {
+  fds: number[] = [];
+  next = 0;
+  take(n: number): number[] {
+    if (this.next + n > this.fds.length) throw new Error(`codec: a queue message announces ${n} file descriptor(s) that did not arrive`);
+    const out = this.fds.slice(this.next, this.next + n);
+    this.next += n;
+    return out;
+  }
+  close(fd: number): void {
+    native.closeFd(fd);
+  }
+  /** Closes what decode did not take. */
+  rest(): void {
+    for (let i = this.next; i < this.fds.length; i++) native.closeFd(this.fds[i]!);
+    this.fds = [];
+    this.next = 0;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const outgoing: Outgoing = { bytes: EMPTY, size: 0, fds: [], memfd: -1 };
+
+function roundCapacity(bytes: number): number {
+  let cap = MIN_CAPACITY;
+  while (cap < bytes) cap *= 2;
+  return cap;
+}
+
+/**
+ * One ring as seen from this process. Its owner (a Queue) validates arguments and turns the
+ * outcomes into the API's errors; `label` names the calling method in codec errors.
+ */
+export class Ring {
+  readonly buf: ArrayBuffer;
+  readonly w: Int32Array;
+  readonly u8: Uint8Array;
+  readonly bytes: Buffer;
+  readonly cap: number;
+  readonly mask: number;
+  readonly maxsize: number;
+  readonly maxInline: number;
+  readonly producer: LockWord;
+  readonly consumer: LockWord;
+  readonly spinMs: number;
+  readonly spinUs: number;
+  /** The spin of the next wait (µs), between spinUs/16 and spinUs (see #adaptSpin). */
+  #spinUs: number;
+  #fds: Fds | null;
+  /** Async waits of this object in flight, cancelled by close(). */
+  readonly #pending = new Set<number>();
+
+  // Producer-side caches: HEAD and GET_COUNT as last seen (never ahead of the real ones, so a
+  // room check that passes on them is right), valid while TAIL and PUT_COUNT are where we left them.
+  #headSeen = 0;
+  #getSeen = 0;
+  #tailLeft = -1;
+  #putLeft = -1;
+  // Consumer side: TAIL as last seen, valid while HEAD and GET_COUNT are where we left them.
+  #tailSeen = 0;
+  #headLeft = -1;
+  #getLeft = -1;
+
+  /** The word value to wait on, set by tryPut/tryGet when they return a word index. */
+  waitValue = 0;
+  /** The message tryGet took. */
+  value: unknown;
+  readonly #incoming = new Incoming();
+
+  private constructor(fds: Fds, buf: ArrayBuffer, spinMs: number) {
+    this.#fds = fds;
+    this.buf = buf;
+    this.w = new Int32Array(buf);
+    this.u8 = new Uint8Array(buf);
+    this.bytes = Buffer.from(buf);
+    this.cap = this.w[W.CAP]!;
+    this.mask = this.cap - 1;
+    this.maxsize = this.w[W.MAXSIZE]!;
+    this.maxInline = this.cap / 2 - 8;
+    this.spinMs = spinMs;
+    this.spinUs = spinMs * 1000;
+    this.#spinUs = this.spinUs;
+    // A LockWord wants a Segment; this mapping is one in all it uses (its words and buffer).
+    const seg = { fd: fds.seg, size: buf.byteLength, buffer: buf, words: () => this.w };
+    this.producer = new LockWord({ seg, index: W.P_LOCK }, spinMs);
+    this.consumer = new LockWord({ seg, index: W.C_LOCK }, spinMs);
+    closer.register(this, fds, this);
+  }
+
+  /** A new ring of at least `capacityBytes` bytes (rounded up to a power of two). */
+  static create(capacityBytes: number, maxsize: number, spinMs: number): Ring {
+    const cap = roundCapacity(capacityBytes);
+    const size = HEADER_BYTES + cap;
+    const seg = native.shmCreateAnon(size);
+    let pair: [number, number] | undefined;
+    let buf: ArrayBuffer;
+    try {
+      buf = native.shmMap(seg, size);
+      pair = native.fdPair();
+    } catch (e) {
+      native.closeFd(seg);
+      throw e;
+    }
+    const w = new Int32Array(buf, 0, DATA_WORD);
+    w[W.CAP] = cap;
+    w[W.MAXSIZE] = maxsize;
+    // Journals at rest: the last "put" was seq -1, ending where TAIL is.
+    w[W.P_JSEQ] = -1;
+    w[W.C_JSEQ] = -1;
+    Atomics.store(w, W.MAGIC, MAGIC);
+    return new Ring({ seg, tx: pair[0], rx: pair[1] }, buf, spinMs);
+  }
+
+  /** The ring whose three fds arrived from another process; the Ring owns them. */
+  static adopt(seg: number, tx: number, rx: number, spinMs: number): Ring {
+    const fds = { seg, tx, rx };
+    try {
+      const size = native.shmSize(seg);
+      if (size < HEADER_BYTES + MIN_CAPACITY) throw new Error(`the segment (${size} bytes) is too small`);
+      const buf = native.shmMap(seg, size);
+      const w = new Int32Array(buf, 0, DATA_WORD);
+      if (Atomics.load(w, W.MAGIC) !== MAGIC || HEADER_BYTES + w[W.CAP]! !== size) throw new Error('the segment does not hold a queue');
+      return new Ring(fds, buf, spinMs);
+    } catch (e) {
+      closeFds(fds);
+      throw new Error(`a Queue that arrived from another process cannot be mapped here: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  get closed(): boolean {
+    return this.#fds === null;
+  }
+
+  /** The fds to send to another process (it gets its own duplicates). */
+  get fds(): Fds {
+    return this.#fds!;
+  }
+
+  /** Closes this process's fds; async waits in flight end (they see `closed` and reject). */
+  close(): void {
+    const fds = this.#fds;
+    if (!fds) return;
+    this.#fds = null;
+    closer.unregister(this);
+    closeFds(fds);
+    for (const id of this.#pending) native.cancelWait(id);
+  }
+
+  // ---- counts ----
+
+  qsize(): number {
+    // GET_COUNT first: read the other way round, a get between the two loads could show -1.
+    const g = Atomics.load(this.w, W.GET_COUNT);
+    return Math.max(0, (Atomics.load(this.w, W.PUT_COUNT) - g) | 0);
+  }
+
+  empty(): boolean {
+    return Atomics.load(this.w, W.HEAD) === Atomics.load(this.w, W.TAIL);
+  }
+
+  full(): boolean {
+    return this.maxsize > 0 && this.qsize() >= this.maxsize;
+  }
+
+  // ---- put ----
+
+  /**
+   * Encodes `value` for a put, spilled if large: a shared object over the shared encode scratch,
+   * valid until the next prepare or encode (Ring.keep makes it the caller's).
+   */
+  prepare(value: unknown, label: string): Outgoing {
+    const out = outgoing;
+    const fds = out.fds;
+    if (fds.length !== 0) fds.length = 0;
+    const bytes = encodeScratch(value, label, fds);
+    if (fds.length > MAX_FDS) throw new RangeError(`${label}: a message may carry at most ${MAX_FDS} handles' file descriptors; this one has ${fds.length}`);
+    out.bytes = bytes;
+    out.size = bytes.length;
+    out.memfd = bytes.length > this.maxInline ? spill(bytes) : -1;
+    return out;
+  }
+
+  /** The same message, owned: for a put that has to wait while other encodes reuse the scratch. */
+  static keep(m: Outgoing): Outgoing {
+    return { bytes: m.memfd >= 0 ? EMPTY : Buffer.from(m.bytes), size: m.size, fds: [...m.fds], memfd: m.memfd };
+  }
+
+  static discard(m: Outgoing): void {
+    if (m.memfd >= 0) native.closeFd(m.memfd);
+    m.memfd = -1;
+  }
+
+  /**
+   * Puts, blocking: true, or a RingTimeout. timeout: -1 none, 0 do not wait (for room; a put in
+   * progress elsewhere still gets NOWAIT_LOCK_MS to finish), else ms.
+   */
+  putSync(m: Outgoing, timeout: number): true | RingTimeout {
+    const start = timeout > 0 ? performance.now() : 0;
+    try {
+      if (!this.producer.tryClaim()) {
+        const own = this.producer.heldHere();
+        if (own && timeout !== 0) throw new Error('a put() of this queue is waiting in this thread (an await is pending); a blocking put here would wait for it forever');
+        const r = own ? TIMED_OUT : this.producer.waitSync(timeout === 0 ? NOWAIT_LOCK_MS : remaining(timeout, start));
+        if (r === OWNER_DIED) this.#repairProducer();
+        else if (r !== ACQUIRED) return new RingTimeout('lock');
+      }
+      try {
+        for (;;) {
+          const left = remaining(timeout, start);
+          const at = this.#tryPut(m, left);
+          if (at === DONE) return true;
+          if (at === FD_FULL) return new RingTimeout('fds');
+          if (left === 0) return new RingTimeout('room');
+          if (this.#waitSync(at, this.waitValue, left) === TIMED_OUT && remaining(timeout, start) === 0) return new RingTimeout('room');
+        }
+      } finally {
+        this.producer.release();
+      }
+    } finally {
+      Ring.discard(m);
+    }
+  }
+
+  /** One put without waiting, for put()'s fast path: true once put (and `m` discarded), false if it has to wait. */
+  tryPutNow(m: Outgoing): boolean {
+    if (!this.producer.tryClaim()) return false;
+    let done = false;
+    try {
+      done = this.#tryPut(m, 0) === DONE;
+      return done;
+    } catch (e) {
+      done = true;
+      throw e;
+    } finally {
+      this.producer.release();
+      if (done) Ring.discard(m);
+    }
+  }
+
+  /** Puts, waiting on waiter threads (never the event loop's thread); `m` must be owned (Ring.keep). */
+  async put(m: Outgoing, timeout: number, closedError: () => Error): Promise<true | RingTimeout> {
+    const start = timeout > 0 ? performance.now() : 0;
+    let held = false;
+    try {
+      if (this.producer.tryClaim()) {
+        held = true;
+      } else {
+        const r = await this.#lockWait(this.producer, remaining(timeout, start));
+        held = r === ACQUIRED || r === OWNER_DIED;
+        if (r === OWNER_DIED) this.#repairProducer();
+        if (this.closed) throw closedError();
+        if (!held) return new RingTimeout('lock');
+      }
+      for (;;) {
+        const left = remaining(timeout, start);
+        const at = this.#tryPut(m, 0);
+        if (at === DONE) return true;
+        if (left === 0) return new RingTimeout(at === FD_FULL ? 'fds' : 'room');
+        const index = at === FD_FULL ? W.HEAD : at;
+        const value = at === FD_FULL ? Atomics.load(this.w, W.HEAD) : this.waitValue;
+        const slice = at === FD_FULL ? (left < 0 ? FD_RETRY_MS : Math.min(left, FD_RETRY_MS)) : left;
+        await this.#waitWord(index, value, slice);
+        if (this.closed) throw closedError();
+      }
+    } finally {
+      if (held) this.producer.release();
+      Ring.discard(m);
+    }
+  }
+
+  /**
+   * Under the producer lock: writes `m` if there is room (DONE), or returns the word to wait on
+   * (its value in waitValue), or FD_FULL when the fd channel stayed full for `fdTimeout` ms.
+   */
+  #tryPut(m: Outgoing, fdTimeout: number): number {
+    const w = this.w;
+    const T = w[W.TAIL]!;
+    const N = w[W.PUT_COUNT]!;
+    const spilled = m.memfd >= 0;
+    const len = spilled ? 8 : m.bytes.length;
+    const need = 8 + ((len + 7) & ~7);
+    const off = T & this.mask;
+    const contiguous = this.cap - off;
+    const total = need <= contiguous ? need : contiguous + need;
+    if (T !== this.#tailLeft || N !== this.#putLeft) {
+      // Someone else put since our last put: our view of HEAD may be from another lap.
+      this.#headSeen = Atomics.load(w, W.HEAD);
+      this.#getSeen = Atomics.load(w, W.GET_COUNT);
+    }
+    if (!this.#room(T, N, total)) {
+      // HEAD before GET_COUNT: a get moves GET_COUNT and then HEAD, so a wait on the HEAD read
+      // here ends at the get that made room.
+      const h = Atomics.load(w, W.HEAD);
+      this.#headSeen = h;
+      this.#getSeen = Atomics.load(w, W.GET_COUNT);
+      if (!this.#room(T, N, total)) {
+        this.#tailLeft = T;
+        this.#putLeft = N;
+        this.waitValue = h;
+        return W.HEAD;
+      }
+    }
+    // The fds go first, tagged: a producer killed after sending them and before committing
+    // leaves a datagram that the consumer drops by its older tag.
+    let tag = N;
+    let flags = 0;
+    if (spilled || m.fds.length > 0) {
+      tag = (w[W.FD_TAG]! + 1) | 0;
+      Atomics.store(w, W.FD_TAG, tag);
+      const fds = spilled ? [m.memfd, ...m.fds] : m.fds;
+      if (!native.fdSend(this.#fds!.tx, tag >>> 0, fds, fdTimeout)) {
+        this.#tailLeft = T;
+        this.#putLeft = N;
+        return FD_FULL;
+      }
+      flags = FLAG_FDS | (spilled ? FLAG_SPILL : 0);
+    }
+    let start = T;
+    let at = off;
+    if (need > contiguous) {
+      w[DATA_WORD + (off >> 2)] = WRAP;
+      start = (T + contiguous) | 0;
+      at = 0;
+    }
+    const word = DATA_WORD + (at >> 2);
+    if (spilled) {
+      const n = m.size;
+      w[word + 2] = n % 0x100000000;
+      w[word + 3] = Math.floor(n / 0x100000000);
+    } else {
+      this.u8.set(m.bytes, HEADER_BYTES + at + 8);
+    }
+    w[word] = len | flags;
+    w[word + 1] = tag;
+    const end = (start + need) | 0;
+    // The journal, then the count, then the commit (see repairCursor for why this order). Plain
+    // stores keep their order (V8 does not reorder stores; a killed process's executed stores all
+    // land), and the seq_cst commit orders them before itself for readers (release).
+    w[W.P_JSEQ] = N;
+    w[W.P_JEND] = end;
+    w[W.PUT_COUNT] = (N + 1) | 0;
+    Atomics.store(w, W.TAIL, end);
+    this.#tailLeft = end;
+    this.#putLeft = (N + 1) | 0;
+    if (Atomics.load(w, W.TAIL_WAITERS) > 0) native.futexWake(this.buf, W.TAIL, INT_MAX);
+    return DONE;
+  }
+
+  #room(T: number, N: number, total: number): boolean {
+    if (total > this.cap - ((T - this.#headSeen) >>> 0)) return false;
+    return this.maxsize <= 0 || ((N - this.#getSeen) | 0) < this.maxsize;
+  }
+
+  // ---- get ----
+
+  /** Gets, blocking: the message, or a RingTimeout. timeout as for putSync. */
+  getSync(timeout: number): unknown {
+    const start = timeout > 0 ? performance.now() : 0;
+    if (!this.consumer.tryClaim()) {
+      const own = this.consumer.heldHere();
+      if (own && timeout !== 0) throw new Error('a get() of this queue is waiting in this thread (an await is pending); a blocking get here would wait for it forever');
+      const r = own ? TIMED_OUT : this.consumer.waitSync(timeout === 0 ? NOWAIT_LOCK_MS : remaining(timeout, start));
+      if (r === OWNER_DIED) this.#repairConsumer();
+      else if (r !== ACQUIRED) return new RingTimeout('lock');
+    }
+    try {
+      for (;;) {
+        const at = this.#tryGet();
+        if (at === DONE) return this.#take();
+        const left = remaining(timeout, start);
+        if (left === 0) return new RingTimeout('data');
+        this.#waitSync(at, this.waitValue, left);
+      }
+    } finally {
+      this.consumer.release();
+    }
+  }
+
+  /** One try without waiting, for get()'s fast path: true (the message in `value`, to be taken at once) or false. */
+  tryGetNow(): boolean {
+    if (!this.consumer.tryClaim()) return false;
+    try {
+      return this.#tryGet() === DONE;
+    } finally {
+      this.consumer.release();
+    }
+  }
+
+  /** Gets, waiting on waiter threads: the message, or a RingTimeout. */
+  async get(timeout: number, closedError: () => Error): Promise<unknown> {
+    const start = timeout > 0 ? performance.now() : 0;
+    let held = false;
+    try {
+      if (this.consumer.tryClaim()) {
+        held = true;
+      } else {
+        const r = await this.#lockWait(this.consumer, remaining(timeout, start));
+        held = r === ACQUIRED || r === OWNER_DIED;
+        if (r === OWNER_DIED) this.#repairConsumer();
+        if (this.closed) throw closedError();
+        if (!held) return new RingTimeout('lock');
+      }
+      for (;;) {
+        const at = this.#tryGet();
+        if (at === DONE) return this.#take();
+        const left = remaining(timeout, start);
+        if (left === 0) return new RingTimeout('data');
+        await this.#waitWord(at, this.waitValue, left);
+        if (this.closed) throw closedError();
+      }
+    } finally {
+      if (held) this.consumer.release();
+    }
+  }
+
+  /** Under the consumer lock: takes the message at HEAD into `value` (DONE), or returns the word to wait on. */
+  #tryGet(): number {
+    const w = this.w;
+    const H = w[W.HEAD]!;
+    const G = w[W.GET_COUNT]!;
+    if (H !== this.#headLeft || G !== this.#getLeft || H === this.#tailSeen) {
+      // Empty as far as we know, or someone else got since our last get (our TAIL may be from another lap).
+      const t = Atomics.load(w, W.TAIL);
+      this.#tailSeen = t;
+      this.#headLeft = H;
+      this.#getLeft = G;
+      if (t === H) {
+        this.waitValue = t;
+        return W.TAIL;
+      }
+    }
+    let off = H & this.mask;
+    let start = H;
+    let hdr = w[DATA_WORD + (off >> 2)]!;
+    if (hdr === WRAP) {
+      start = (H + this.cap - off) | 0;
+      off = 0;
+      hdr = w[DATA_WORD]!;
+    }
+    const word = DATA_WORD + (off >> 2);
+    const len = hdr & LEN_MASK;
+    const tag = w[word + 1]!;
+    const end = (start + 8 + ((len + 7) & ~7)) | 0;
+    const distance = (end - H) >>> 0;
+    if (len > this.maxInline || distance > ((this.#tailSeen - H) >>> 0) || (!(hdr & FLAG_FDS) && tag !== G)) {
+      throw new Error(`the queue's shared memory is corrupt (record at ${off}: header ${hdr}, tag ${tag}, expected message ${G}); it cannot be used any more`);
+    }
+    let err: unknown;
+    let value: unknown;
+    const inc = this.#incoming;
+    try {
+      if (hdr & FLAG_FDS) {
+        const fds = native.fdPeek(this.#fds!.rx, tag >>> 0);
+        if (fds === null) throw new Error(`the file descriptors of message ${G} are missing from the queue's fd channel; the message is dropped`);
+        inc.fds = fds;
+        inc.next = 0;
+      }
+      if (hdr & FLAG_SPILL) {
+        const size = (w[word + 2]! >>> 0) + (w[word + 3]! >>> 0) * 0x100000000;
+        const [memfd] = inc.take(1);
+        let bytes: Buffer;
+        try {
+          bytes = unspill(memfd!, size);
+        } finally {
+          native.closeFd(memfd!);
+        }
+        value = decode(bytes, inc);
+      } else {
+        value = decode(this.#view(HEADER_BYTES + off + 8, len), hdr & FLAG_FDS ? inc : undefined);
+      }
+    } catch (e) {
+      // Not decodable here: the message is consumed anyway (as Python's get does), or it would
+      // block the queue for every consumer.
+      err = e;
+    } finally {
+      if (hdr & FLAG_FDS) inc.rest();
+    }
+    w[W.C_JSEQ] = G;
+    w[W.C_JEND] = end;
+    w[W.GET_COUNT] = (G + 1) | 0;
+    Atomics.store(w, W.HEAD, end);
+    this.#headLeft = end;
+    this.#getLeft = (G + 1) | 0;
+    // After the commit: a consumer killed before this line leaves the datagram to be dropped by tag.
+    if (hdr & FLAG_FDS) native.fdDrop(this.#fds!.rx);
+    if (Atomics.load(w, W.HEAD_WAITERS) > 0) native.futexWake(this.buf, W.HEAD, INT_MAX);
+    if (err !== undefined) throw err;
+    this.value = value;
+    return DONE;
+  }
+
+  /**
+   * The bytes at `at` as a Buffer of exactly `len` bytes for decode: a small message is copied to
+   * a scratch whose views by length are kept (cheaper than a new view of the ring each time).
+   */
+  #view(at: number, len: number): Buffer {
+    if (len > SMALL) return Buffer.from(this.buf, at, len);
+    this.bytes.copy(small, 0, at, at + len);
+    return (smallViews[len] ??= small.subarray(0, len));
+  }
+
+  /** The message tryGet took; the ring keeps no reference to it. */
+  #take(): unknown {
+    const v = this.value;
+    this.value = undefined;
+    return v;
+  }
+
+  // ---- JoinableQueue ----
+
+  /** Marks one task done; false if that would be more than were put. */
+  taskDone(): boolean {
+    const w = this.w;
+    for (;;) {
+      const d = Atomics.load(w, W.TASKS_DONE);
+      const n = Atomics.load(w, W.PUT_COUNT);
+      if (((n - d) | 0) <= 0) return false;
+      if (Atomics.compareExchange(w, W.TASKS_DONE, d, (d + 1) | 0) !== d) continue;
+      if (((n - d - 1) | 0) === 0 && Atomics.load(w, W.DONE_WAITERS) > 0) native.futexWake(this.buf, W.TASKS_DONE, INT_MAX);
+      return true;
+    }
+  }
+
+  /** Waits until every task put is done: true, or false on timeout. */
+  joinSync(timeout: number): boolean {
+    const start = timeout > 0 ? performance.now() : 0;
+    for (;;) {
+      const d = Atomics.load(this.w, W.TASKS_DONE);
+      if (((Atomics.load(this.w, W.PUT_COUNT) - d) | 0) <= 0) return true;
+      const left = remaining(timeout, start);
+      if (left === 0) return false;
+      const slice = left < 0 || left > JOIN_PROBE_MS ? JOIN_PROBE_MS : left;
+      if (native.waitWhile(this.buf, W.TASKS_DONE, d, slice, this.#spinUs) === TIMED_OUT && Atomics.load(this.w, W.TASKS_DONE) === d) this.#probeProducerSync();
+    }
+  }
+
+  async join(timeout: number, closedError: () => Error): Promise<boolean> {
+    const start = timeout > 0 ? performance.now() : 0;
+    for (;;) {
+      const d = Atomics.load(this.w, W.TASKS_DONE);
+      if (((Atomics.load(this.w, W.PUT_COUNT) - d) | 0) <= 0) return true;
+      const left = remaining(timeout, start);
+      if (left === 0) return false;
+      const slice = left < 0 || left > JOIN_PROBE_MS ? JOIN_PROBE_MS : left;
+      const r = await this.#waitWord(W.TASKS_DONE, d, slice);
+      if (this.closed) throw closedError();
+      if (r === TIMED_OUT && Atomics.load(this.w, W.TASKS_DONE) === d) await this.#probeProducer(closedError);
+    }
+  }
+
+  /**
+   * A joiner that saw no progress for a while: if a producer died in the middle of a put, its
+   * count may be one too high until someone takes the producer lock over, so take it.
+   */
+  #probeProducerSync(): void {
+    if (!this.producer.tryClaim()) {
+      if (this.producer.heldHere()) return;
+      const r = this.producer.waitSync(PROBE_LOCK_MS);
+      if (r === TIMED_OUT) return;
+      if (r === OWNER_DIED) this.#repairProducer();
+    }
+    this.producer.release();
+  }
+
+  async #probeProducer(closedError: () => Error): Promise<void> {
+    if (!this.producer.tryClaim()) {
+      if (this.producer.heldHere()) return;
+      const r = await this.#lockWait(this.producer, PROBE_LOCK_MS);
+      if (r === OWNER_DIED) this.#repairProducer();
+      if (r === ACQUIRED || r === OWNER_DIED) this.producer.release();
+      if (this.closed) throw closedError();
+      return;
+    }
+    this.producer.release();
+  }
+
+  // ---- recovery after a holder died ----
+
+  #repairProducer(): void {
+    repairCursor(this.w, W.TAIL, W.PUT_COUNT, W.P_JSEQ, W.P_JEND);
+    // Only the producer lock's holder waits on HEAD: waiters counted now died with the holder.
+    Atomics.store(this.w, W.HEAD_WAITERS, 0);
+    this.#tailLeft = -1;
+    this.#putLeft = -1;
+  }
+
+  #repairConsumer(): void {
+    repairCursor(this.w, W.HEAD, W.GET_COUNT, W.C_JSEQ, W.C_JEND);
+    Atomics.store(this.w, W.TAIL_WAITERS, 0);
+    this.#headLeft = -1;
+    this.#getLeft = -1;
+  }
+
+  // ---- async waits ----
+
+  /** A contended lock acquire on a waiter thread, cancelled by close(): a native result code. */
+  async #lockWait(word: LockWord, timeout: number): Promise<number> {
+    let id = 0;
+    const r = await word.wait(timeout, (i) => {
+      id = i;
+      this.#pending.add(i);
+    });
+    this.#pending.delete(id);
+    return r;
+  }
+
+  /** Waits, blocking, while word `index` holds `value` (spinning first): 0 changed, 2 timed out. */
+  #waitSync(index: number, value: number, timeout: number): number {
+    const t = performance.now();
+    const r = native.waitWhile(this.buf, index, value, timeout, this.#spinUs);
+    this.#adaptSpin(performance.now() - t);
+    return r;
+  }
+
+  /** Waits on a waiter thread while word `index` holds `value`: 0 changed, 2 timed out, 3 cancelled. */
+  #waitWord(index: number, value: number, timeout: number): Promise<number> {
+    const t = performance.now();
+    return new Promise<number>((resolve) => {
+      const id = native.waitAsync(2, this.buf, index, value, 0, 0, timeout, this.#spinUs, (r) => {
+        this.#pending.delete(id);
+        this.#adaptSpin(performance.now() - t);
+        resolve(r);
+      });
+      this.#pending.add(id);
+    });
+  }
+
+  /**
+   * The spin adapts as a Connection's does: a wait that ended within the full spin means spinning
+   * catches the other side, so spin fully; one that took longer halves it, down to spinMs/16 (a
+   * slow peer, or one that shares our CPU and cannot go on while we spin).
+   */
+  #adaptSpin(waitedMs: number): void {
+    const full = this.spinUs;
+    this.#spinUs = waitedMs * 1000 <= full ? full : Math.max(full / 16, this.#spinUs / 2);
+  }
+}
+
+const JOIN_PROBE_MS = 1000;
+/** Spilled messages up to this size are read into one buffer kept for the next (see unspill). */
+const KEEP_SPILL_BUFFER = 16 << 20;
+let spillBuffer = Buffer.alloc(0);
+/** Messages up to this many bytes are decoded from a copy in `small` (see #view). */
+const SMALL = 256;
+const small = Buffer.allocUnsafeSlow(SMALL);
+const smallViews: (Buffer | undefined)[] = [];
+const PROBE_LOCK_MS = 250;
+
+/**
+ * Puts a cursor's count right after its holder died. The holder writes, in this order: JSEQ :=
+ * count, JEND := new position, count := count + 1, position := JEND (the commit). So:
+ * JSEQ == count: it died before moving the count — nothing to undo; JSEQ == count - 1 and
+ * position != JEND: it moved the count but not the position — undo the count; otherwise the
+ * journal is at rest. Then the journal is set at rest for the next holder.
+ */
+export function repairCursor(w: Int32Array, pos: number, count: number, jseq: number, jend: number): void {
+  const c = w[count]!;
+  if (((c - w[jseq]!) | 0) === 1 && w[jend] !== w[pos]) Atomics.store(w, count, (c - 1) | 0);
+  Atomics.store(w, jseq, (w[count]! - 1) | 0);
+  Atomics.store(w, jend, w[pos]!);
+}
+
+/** A memfd holding `bytes`: how a message too large for the ring travels. */
+function spill(bytes: Uint8Array): number {
+  const fd = native.shmCreateAnon(bytes.length);
+  try {
+    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, done);
+  } catch (e) {
+    native.closeFd(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/**
+ * The bytes of a spilled message, read into a buffer this process keeps for the next one (decode
+ * copies everything out of its input): fresh memory would cost a page fault per 4 KiB each time.
+ */
+function unspill(fd: number, size: number): Buffer {
+  let out: Buffer;
+  if (size > KEEP_SPILL_BUFFER) {
+    out = Buffer.allocUnsafeSlow(size);
+  } else {
+    if (spillBuffer.length < size) spillBuffer = Buffer.allocUnsafeSlow(Math.max(size, 2 * spillBuffer.length));
+    out = spillBuffer.subarray(0, size);
+  }
+  for (let done = 0; done < size; ) {
+    const n = readSync(fd, out, done, size - done, done);
+    if (n === 0) throw new Error(`a spilled queue message is ${done} bytes long, not the ${size} announced`);
+    done += n;
+  }
+  return out;
+}
