@@ -1,13 +1,11 @@
 // Errors through a manager: raised in the server → RemoteError with the server's stack (our own
 // classes keep theirs); what cannot travel is refused at the sender, naming the argument.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BaseManager, BrokenBarrierError, Empty, Manager, RemoteError, type SyncManager } from '../../lib/index.js';
+import { describe, expect, it } from 'vitest';
+import { BaseManager, BrokenBarrierError, Empty, RemoteError, type SyncManager } from '../../lib/index.js';
+import { useManager } from '../helpers/manager.js';
 
 let m: SyncManager;
-beforeAll(async () => {
-  m = await Manager();
-});
-afterAll(() => m?.shutdown());
+useManager((x) => (m = x));
 
 describe('errors raised in the server', () => {
   it('come back as RemoteError: message names the call, cause holds the server stack', async () => {

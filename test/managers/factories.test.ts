@@ -1,15 +1,11 @@
 // Every SyncManager factory: its proxy's methods here, and the same proxy used from another
 // process (passed in Process args), seeing one shared object.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokenBarrierError, Empty, Full, Manager, Process, RemoteError, type SyncManager } from '../../lib/index.js';
+import { describe, expect, it } from 'vitest';
+import { BrokenBarrierError, Empty, Full, Process, RemoteError, type SyncManager } from '../../lib/index.js';
+import { useManager } from '../helpers/manager.js';
 
 let m: SyncManager;
-beforeAll(async () => {
-  m = await Manager();
-});
-afterAll(async () => {
-  await m?.shutdown();
-});
+useManager((x) => (m = x));
 
 /** Runs `target(...args)` in a child process and waits for it to exit 0. */
 async function inChild(target: (...args: any[]) => unknown, ...args: unknown[]): Promise<void> {

@@ -1,13 +1,11 @@
 // The …Sync twins of proxy methods: they block the thread until the server answers, share the
 // process's connection with async calls in flight, and throw what the async ones reject with.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Empty, EOFError, Manager, Process, RemoteError, type SyncManager } from '../../lib/index.js';
+import { useManager } from '../helpers/manager.js';
 
 let m: SyncManager;
-beforeAll(async () => {
-  m = await Manager();
-});
-afterAll(() => m?.shutdown());
+useManager((x) => (m = x));
 
 describe('…Sync twins', () => {
   it('return results directly and throw RemoteError / Empty synchronously', async () => {

@@ -1,13 +1,11 @@
 // Proxies travel: inside messages on a Connection (also the v8 path: a Map holding one), through a
 // local Queue, and through a manager's own Queue; each arrives working, against the same object.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Manager, Pipe, Process, Queue, type SyncManager } from '../../lib/index.js';
+import { describe, expect, it } from 'vitest';
+import { Pipe, Process, Queue, type SyncManager } from '../../lib/index.js';
+import { useManager } from '../helpers/manager.js';
 
 let m: SyncManager;
-beforeAll(async () => {
-  m = await Manager();
-});
-afterAll(() => m?.shutdown());
+useManager((x) => (m = x));
 
 describe('proxies travel', () => {
   it('in a message on a Connection, also inside a Map with a Date (the v8 path)', async () => {
