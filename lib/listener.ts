@@ -238,6 +238,8 @@ export class Listener {
   readonly #connOptions: SocketConnectionOptions;
   readonly #watcher: NativeFdWatcher;
   readonly #pending: Pending[] = [];
+  #each: Pending | null = null;
+  #resting = false;
   readonly #waitCbs = new Set<() => void>();
   readonly #handshakes = new Set<Connection>();
   readonly #unlinkPath: string | null;
@@ -302,6 +304,16 @@ export class Listener {
     });
   }
 
+  /**
+   * @internal Accepts every connection from now on, each handed to `onConn` once it passed the
+   * handshake (failures to `onError`), until closed: a server that never has to re-arm accept().
+   */
+  _acceptEach(onConn: (c: Connection) => void, onError: (e: unknown) => void): void {
+    if (this.#fd < 0) throw this.#closedError('accept');
+    this.#each = { resolve: onConn, reject: onError };
+    this.#pump();
+  }
+
   /** Closes the socket (and removes its file); pending accept() calls reject. Idempotent. */
   close(): void {
     if (this.#fd < 0) return;
@@ -318,6 +330,7 @@ export class Listener {
     }
     const err = this.#closedError('accept');
     for (const p of this.#pending.splice(0)) p.reject(err);
+    this.#each = null;
     for (const c of this.#handshakes) c.close(); // their accept() rejects as the handshake fails
     for (const cb of this.#waitCbs) queueMicrotask(cb);
   }
@@ -354,18 +367,29 @@ export class Listener {
     this.#pump();
   };
 
-  /** Hands pending connections to waiting accept() calls, in order. */
+  /** Hands pending connections to waiting accept() calls, in order (then to _acceptEach). */
   #pump(): void {
-    while (this.#pending.length && this.#fd >= 0) {
+    while ((this.#pending.length || (this.#each && !this.#resting)) && this.#fd >= 0) {
       let got: [number, SocketAddress] | null;
       try {
         got = native.accept(this.#fd);
       } catch (e) {
-        this.#pending.shift()!.reject(socketError(e, 'Listener.accept', this.#address));
-        continue;
+        const err = socketError(e, 'Listener.accept', this.#address);
+        if (this.#pending.length) {
+          this.#pending.shift()!.reject(err);
+          continue;
+        }
+        // Out of fds and the like: the socket stays readable, so rest rather than spin.
+        this.#each!.reject(err);
+        this.#resting = true;
+        setTimeout(() => {
+          this.#resting = false;
+          this.#pump();
+        }, 100).unref();
+        break;
       }
       if (!got) break;
-      const waiter = this.#pending.shift()!;
+      const waiter = this.#pending.shift() ?? this.#each!;
       this.#lastAccepted = got[1];
       let conn: Connection;
       try {
@@ -402,7 +426,7 @@ export class Listener {
 
   #updateWatch(): void {
     if (this.#fd < 0) return;
-    const want = this.#pending.length > 0 || this.#waitCbs.size > 0;
+    const want = this.#pending.length > 0 || (this.#each !== null && !this.#resting) || this.#waitCbs.size > 0;
     if (want === this.#watching) return;
     this.#watching = want;
     if (want) this.#watcher.start(true, false);

@@ -1,6 +1,5 @@
 // A manager's server (Python's managers.Server): holds shared objects by id, serves every client
 // connection at once on the event loop, counts references so that nothing outlives its proxies.
-import { AuthenticationError } from './errors.js';
 import { Listener, formatAddress, type Address, type AuthKey } from './listener.js';
 import type { Connection } from './connection.js';
 import type { SocketAddress } from './native.js';
@@ -46,8 +45,6 @@ class ServerClient implements CallContext {
 
 /** Grace for references of proxies in transit when their sender disconnects before they arrive. */
 const TRANSIT_GRACE_MS = 10_000;
-/** accept() calls kept open: this many clients stalling in the handshake cannot lock others out. */
-const ACCEPTS = 8;
 
 /** Public methods of an object: its (inherited) function properties, minus constructor and _private ones. */
 export function publicMethods(obj: unknown): string[] {
@@ -117,7 +114,9 @@ export class ManagerServer {
   serveForever(): Promise<void> {
     if (!this.#serving && !this.#stopped) {
       this.#serving = true;
-      for (let i = 0; i < ACCEPTS; i++) void this.#acceptLoop();
+      // Every connection is accepted at once and authenticated on its own: a client that
+      // stalls in the handshake holds up nobody. One with the wrong key reaches nothing.
+      this.#listener._acceptEach((conn) => void this.#serve(conn), () => {});
     }
     return this.#finished;
   }
@@ -134,23 +133,6 @@ export class ManagerServer {
   /** @internal How many objects the server holds (Python's `_number_of_objects`). */
   get objectCount(): number {
     return this.#objects.size;
-  }
-
-  async #acceptLoop(): Promise<void> {
-    while (!this.#stopped) {
-      let conn: Connection;
-      try {
-        conn = await this.#listener.accept();
-      } catch (e) {
-        if (this.#stopped || this.#listener.closed) return;
-        if (!(e instanceof AuthenticationError)) {
-          // EMFILE and the like: give the process a moment rather than spin.
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        continue; // a client with the wrong key reached nothing
-      }
-      void this.#serve(conn);
-    }
   }
 
   async #serve(conn: Connection): Promise<void> {

@@ -1,7 +1,9 @@
 // A remote manager: one process serves on TCP with an authkey (getServer().serveForever()),
 // processes started independently connect(), share objects through it, and one with the wrong
 // key is refused before it reaches any object.
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { SyncManager } from '../../lib/index.js';
 import { runNode, runNodeOk } from '../helpers/child.js';
 
 const DECLARE = `
@@ -68,5 +70,21 @@ describe('a remote manager on TCP', () => {
     const r = await server.done;
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split('\n').pop()).toBe('stopped with 2 entries');
+  });
+
+  it('clients that connect and stall in the handshake hold up nobody', async () => {
+    const server = new SyncManager({ address: ['127.0.0.1', 0], authkey: 'k' }).getServer();
+    const serving = server.serveForever();
+    const [host, port] = server.address as [string, number];
+    const stalled = await Promise.all(Array.from({ length: 20 }, () => new Promise<net.Socket>((resolve) => {
+      const s = net.connect(port, host, () => resolve(s));
+    })));
+    const m = new SyncManager({ address: server.address, authkey: 'k' });
+    await m.connect();
+    const d = await m.dict({ ok: true });
+    expect(await d.get('ok')).toBe(true);
+    for (const s of stalled) s.destroy();
+    await m.shutdown(); // asks the server to stop
+    await serving;
   });
 });
