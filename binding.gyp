@@ -11,6 +11,7 @@
         "native/process.cc",
         "native/ring.cc",
         "native/shm.cc",
+        "native/socket.cc",
         "native/sync.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

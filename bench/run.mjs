@@ -13,6 +13,7 @@ export const BENCHES = [
   { name: 'pipe-cost', module: './pipe-cost.mjs' },
   { name: 'process', module: './process.mjs' },
   { name: 'lock', module: './lock.mjs' },
+  { name: 'manager', module: './manager.mjs' },
   { name: 'queue', module: './queue.mjs' },
   { name: 'pool', module: './pool.mjs' },
 ];

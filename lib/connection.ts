@@ -65,6 +65,7 @@ export class Connection {
   readonly #maxMessageBytes: number;
   readonly #waiters: Waiter[] = [];
   #watching = false;
+  #kicked = false;
 
   /** Adopts `fd` (an open pipe or socket); `close()` closes it. Python's `Connection(handle)`. */
   constructor(fd: number, options: ConnectionOptions = {}) {
@@ -141,7 +142,11 @@ export class Connection {
   recvBytesSync(maxLength?: number): Buffer {
     const ch = this.#open('recvBytesSync', 'r');
     const max = this.#maxLengthArg('recvBytesSync', maxLength);
-    return this.#settleBytes('recvBytesSync', this.#call('recvBytesSync', () => ch.recv(-1, max))) as Buffer;
+    try {
+      return this.#settleBytes('recvBytesSync', this.#call('recvBytesSync', () => ch.recv(-1, max))) as Buffer;
+    } finally {
+      this.#afterSync();
+    }
   }
 
   /** Receives the next message as bytes. */
@@ -160,7 +165,11 @@ export class Connection {
   recvBytesIntoSync(buf: ArrayBufferView | ArrayBuffer, offset = 0): number {
     const ch = this.#open('recvBytesIntoSync', 'r');
     const bytes = this.#intoArgs('recvBytesIntoSync', buf, offset);
-    return this.#settleInto('recvBytesIntoSync', this.#call('recvBytesIntoSync', () => ch.recvInto(bytes, offset, -1)), bytes, offset);
+    try {
+      return this.#settleInto('recvBytesIntoSync', this.#call('recvBytesIntoSync', () => ch.recvInto(bytes, offset, -1)), bytes, offset);
+    } finally {
+      this.#afterSync();
+    }
   }
 
   /** Receives the next message into `buf` at byte `offset`; resolves to its size. */
@@ -179,7 +188,11 @@ export class Connection {
   pollSync(timeoutMs: number | null = 0): boolean {
     const ch = this.#open('pollSync', 'r');
     const t = timeoutArg(timeoutMs, 'Connection.pollSync');
-    return this.#call('pollSync', () => ch.poll(t));
+    try {
+      return this.#call('pollSync', () => ch.poll(t));
+    } finally {
+      this.#afterSync();
+    }
   }
 
   /** Whether a message (or EOF) is ready, waiting up to `timeoutMs` (`null`/`Infinity`: forever). */
@@ -396,6 +409,19 @@ export class Connection {
     });
   }
 
+  /**
+   * A blocking call may have read into the buffer what a queued async receive waits for; the
+   * fd then no longer reads as readable and nothing would wake it: hand it over on the next turn.
+   */
+  #afterSync(): void {
+    if (this.#waiters.length === 0 || this.#kicked) return;
+    this.#kicked = true;
+    setImmediate(() => {
+      this.#kicked = false;
+      this.#drain();
+    });
+  }
+
   #watch(on: boolean): void {
     if (this.#watching === on || !this.#ch) return;
     this.#watching = on;
@@ -406,8 +432,13 @@ export class Connection {
   readonly #drain = (): void => {
     const ws = this.#waiters;
     while (ws.length > 0 && this.#ch) {
-      if (!ws[0]!.take()) break;
-      ws.shift();
+      // Out of the queue while it reads: a read that fails the connection (a bad frame) closes
+      // it, and close() must not reject this waiter with "closed" before it reports why.
+      const w = ws.shift()!;
+      if (!w.take()) {
+        ws.unshift(w);
+        break;
+      }
     }
     if (ws.length === 0) this.#watch(false);
   };

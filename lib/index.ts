@@ -5,7 +5,15 @@ export { Process, Sentinel, currentProcess, parentProcess, activeChildren, cpuCo
 export type { ProcessOptions, ProcessInfo, Target } from './process.js';
 export { setStartMethod, getStartMethod } from './context.js';
 export type { StartMethod } from './context.js';
+export { Listener, Client, ClientSync } from './listener.js';
+export type { Address, AuthKey, ListenerOptions, ClientOptions, SocketFamily } from './listener.js';
 export { wait } from './wait.js';
+export {
+  Manager, BaseManager, SyncManager, BaseProxy, ManagerServer,
+  DictProxy, ListProxy, NamespaceProxy, QueueProxy, JoinableQueueProxy, AcquirerProxy, LockProxy,
+  SemaphoreProxy, ConditionProxy, EventProxy, BarrierProxy, ValueProxy, ArrayProxy,
+} from './managers.js';
+export type { BaseManagerOptions, RegisterOptions, Token } from './managers.js';
 export {
   Empty, Full, TimeoutError, BrokenBarrierError, AuthenticationError, ProcessError,
   EOFError, RemoteError, BufferTooShort, MultiprocError,

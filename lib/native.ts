@@ -38,8 +38,46 @@ export interface NativeChannelConstructor {
   new (fd: number, readable: boolean, writable: boolean, maxMessageBytes: number, onReadable: () => void): NativeChannel;
 }
 
+/** Watches an fd on the event loop (never the thread pool). Close it before closing the fd. */
+export interface NativeFdWatcher {
+  /** Calls `onReady` while the fd is readable / writable (an fd error counts as both); keeps the loop alive. */
+  start(readable: boolean, writable: boolean): void;
+  /** Stops calling back and lets the loop end. */
+  stop(): void;
+  /** Stops for good and releases the watcher (not the fd). Idempotent. */
+  close(): void;
+}
+
+export interface NativeFdWatcherConstructor {
+  new (fd: number, onReady: (readable: boolean, writable: boolean) => void): NativeFdWatcher;
+}
+
+export type SocketFamily = 'AF_UNIX' | 'AF_INET' | 'AF_INET6';
+/** A path (AF_UNIX; a leading NUL names a Linux abstract address) or [host, port]. */
+export type SocketAddress = string | [string, number];
+
 export interface NativeAddon {
   Channel: NativeChannelConstructor;
+  FdWatcher: NativeFdWatcherConstructor;
+  /**
+   * A bound, listening, non-blocking, close-on-exec socket: [fd, its real address]. `host` is a path
+   * for AF_UNIX; for TCP an IP, '' (every interface) or a name (resolved here, blocking).
+   * Errors carry Node's code, errno and syscall.
+   */
+  listen(family: SocketFamily, host: string, port: number, backlog: number): [number, SocketAddress];
+  /** A pending connection as [fd (blocking, close-on-exec; TCP_NODELAY for TCP), peer address], or null if none. */
+  accept(fd: number): [number, SocketAddress] | null;
+  /**
+   * Starts connecting a new close-on-exec socket to an IP literal or a path: [fd, inProgress]. In
+   * progress: wait for the fd to be writable, then call connectResult. EAGAIN (AF_UNIX backlog full): try again later.
+   */
+  connect(family: SocketFamily, host: string, port: number): [number, boolean];
+  /** Throws the error of a connect that was in progress; else makes the fd blocking (and TCP_NODELAY when `tcp`). */
+  connectResult(fd: number, tcp: boolean): void;
+  /** Whether `fd` is readable (or has a connection to accept), or writable, within `timeoutMs` (0: now; -1: forever). Blocks. */
+  fdPoll(fd: number, writable: boolean, timeoutMs: number): boolean;
+  /** The first address of a host name (getaddrinfo, blocking: for …Sync calls). */
+  resolve(family: SocketFamily, host: string): string;
   /** A socketpair (duplex) or a pipe as [read end, write end]; both close-on-exec. */
   pipe(duplex: boolean): [number, number];
   /**

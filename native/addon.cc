@@ -3,12 +3,22 @@
 #include "channel.h"
 #include "instance.h"
 #include "ring.h"
+#include "socket.h"
 #include "shm.h"
 #include "sync.h"
 
 namespace multiproc {
 
 Instance& GetInstance(Napi::Env env) { return *env.GetInstanceData<Instance>(); }
+
+void CallFromLoop(napi_env env, napi_async_context ctx, napi_value recv, napi_value fn, size_t argc, const napi_value* argv) {
+  napi_value result;
+  if (napi_make_callback(env, ctx, recv, fn, argc, argv, &result) != napi_pending_exception) return;
+  napi_value exc;
+  bool is_error = false;
+  if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && napi_is_error(env, exc, &is_error) == napi_ok && is_error)
+    napi_fatal_exception(env, exc);
+}
 
 void Instance::CloseHandle(uv_handle_t* h) {
   closing++;
@@ -58,6 +68,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   Channel::Init(env, exports);
   InitProcess(env, exports);
+  InitSocket(env, exports);
   InitShm(env, exports);
   InitSync(env, exports);
   InitRing(env, exports);

@@ -33,6 +33,11 @@ struct Instance {
 
 Instance& GetInstance(Napi::Env env);
 
+// Calls fn(argv) from a libuv callback, with plain Node-API calls (no C++ exception may unwind
+// through libuv). The JS side only settles promises: an Error thrown there is a bug of ours and
+// goes to the process's uncaughtException; anything else is the environment stopping.
+void CallFromLoop(napi_env env, napi_async_context ctx, napi_value recv, napi_value fn, size_t argc, const napi_value* argv);
+
 // native/process.cc: exitStatus, setParentDeathSignal, setCloexec, closeFd, dupFd.
 void InitProcess(Napi::Env env, Napi::Object exports);
 

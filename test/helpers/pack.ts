@@ -55,7 +55,7 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 async function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
   try {
-    return await execFileP(cmd, args, { cwd, env, maxBuffer: 64 * 1024 * 1024, timeout: 170_000 });
+    return await execFileP(cmd, args, { cwd, env, maxBuffer: 64 * 1024 * 1024, timeout: 480_000 });
   } catch (e: any) {
     throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed with ${e.code ?? e.signal}:\n${e.stderr ?? ''}\n${e.stdout ?? ''}`);
   }

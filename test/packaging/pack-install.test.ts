@@ -77,7 +77,7 @@ let packed: Packed;
 beforeAll(async () => {
   packed = await packProject();
   console.log(`npm pack (prepack included) took ${packed.seconds.toFixed(1)} s`);
-}, 180_000);
+}, 600_000);
 
 afterAll(() => removeScratch());
 
@@ -117,7 +117,7 @@ describe.each([
 
   beforeAll(async () => {
     app = await installApp(packed.tarball, { ignoreScripts });
-  }, 120_000);
+  }, 300_000);
 
   it('compiles nothing: no build/ and only the shipped binaries', () => {
     expect(existsSync(join(app.pkg, 'package.json'))).toBe(true);
