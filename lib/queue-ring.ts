@@ -5,10 +5,14 @@
 // consumer on two CPUs do not pass one line back and forth):
 //   [0] magic  [1] capacity in bytes (a power of two)  [2] maxsize (0: none)
 //   [16..19] producer lock (a robust LockWord of LOCK_WORDS words: owner tid, token, parked, waking)
-//   [32] TAIL  [33] its parked waiters  [34] PUT_COUNT  [35] P_JSEQ  [36] P_JEND  [37] FD_TAG
+//   [32] TAIL  [33] its parked waiters  [34] the TAIL value they wait to change
+//   [35] PUT_COUNT  [36] P_JSEQ  [37] P_JEND  [38] FD_TAG
 //   [48..51] consumer lock
-//   [64] HEAD  [65] its parked waiters  [66] GET_COUNT  [67] C_JSEQ  [68] C_JEND
+//   [64] HEAD  [65] its parked waiters  [66] the HEAD value they wait on  [67] GET_COUNT  [68] C_JSEQ  [69] C_JEND
 //   [80] TASKS_DONE (JoinableQueue)  [81] its parked waiters
+// Only the holder of the consumer lock waits on TAIL, only the producer lock's on HEAD, and it
+// says which value it waits on: only the commit that moves the word off that value wakes it, so
+// while a woken consumer is on its way a fast producer does not pay a futex wake per put.
 // Ring bytes start at HEADER_BYTES. TAIL and HEAD are byte positions modulo 2^32 (the offset is
 // pos & (capacity - 1)); PUT_COUNT and GET_COUNT count messages, so qsize = PUT_COUNT - GET_COUNT.
 //
@@ -34,9 +38,9 @@ export const MAGIC = 0x31515251; // "QRQ1"
 export const W = {
   MAGIC: 0, CAP: 1, MAXSIZE: 2,
   P_LOCK: 16,
-  TAIL: 32, TAIL_WAITERS: 33, PUT_COUNT: 34, P_JSEQ: 35, P_JEND: 36, FD_TAG: 37,
+  TAIL: 32, TAIL_WAITERS: 33, TAIL_WAITED: 34, PUT_COUNT: 35, P_JSEQ: 36, P_JEND: 37, FD_TAG: 38,
   C_LOCK: 48,
-  HEAD: 64, HEAD_WAITERS: 65, GET_COUNT: 66, C_JSEQ: 67, C_JEND: 68,
+  HEAD: 64, HEAD_WAITERS: 65, HEAD_WAITED: 66, GET_COUNT: 67, C_JSEQ: 68, C_JEND: 69,
   TASKS_DONE: 80, DONE_WAITERS: 81,
 } as const;
 export const HEADER_BYTES = 512;
@@ -441,7 +445,7 @@ export class Ring {
     Atomics.store(w, W.TAIL, end);
     this.#tailLeft = end;
     this.#putLeft = (N + 1) | 0;
-    if (Atomics.load(w, W.TAIL_WAITERS) > 0) native.futexWake(this.buf, W.TAIL, INT_MAX);
+    if (Atomics.load(w, W.TAIL_WAITERS) > 0 && Atomics.load(w, W.TAIL_WAITED) === T) native.futexWake(this.buf, W.TAIL, INT_MAX);
     return DONE;
   }
 
@@ -582,7 +586,7 @@ export class Ring {
     this.#getLeft = (G + 1) | 0;
     // After the commit: a consumer killed before this line leaves the datagram to be dropped by tag.
     if (hdr & FLAG_FDS) native.fdDrop(this.#fds!.rx);
-    if (Atomics.load(w, W.HEAD_WAITERS) > 0) native.futexWake(this.buf, W.HEAD, INT_MAX);
+    if (Atomics.load(w, W.HEAD_WAITERS) > 0 && Atomics.load(w, W.HEAD_WAITED) === H) native.futexWake(this.buf, W.HEAD, INT_MAX);
     if (err !== undefined) throw err;
     this.value = value;
     return DONE;
@@ -705,6 +709,8 @@ export class Ring {
 
   /** Waits, blocking, while word `index` holds `value` (spinning first): 0 changed, 2 timed out. */
   #waitSync(index: number, value: number, timeout: number): number {
+    // Said before the wait counts us (seq_cst): a waker that sees us counted sees this too.
+    if (index !== W.TASKS_DONE) Atomics.store(this.w, index + 2, value);
     const t = performance.now();
     const r = native.waitWhile(this.buf, index, value, timeout, this.#spinUs);
     this.#adaptSpin(performance.now() - t);
@@ -713,6 +719,7 @@ export class Ring {
 
   /** Waits on a waiter thread while word `index` holds `value`: 0 changed, 2 timed out, 3 cancelled. */
   #waitWord(index: number, value: number, timeout: number): Promise<number> {
+    if (index !== W.TASKS_DONE) Atomics.store(this.w, index + 2, value);
     const t = performance.now();
     return new Promise<number>((resolve) => {
       const id = native.waitAsync(2, this.buf, index, value, 0, 0, timeout, this.#spinUs, (r) => {
