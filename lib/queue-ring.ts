@@ -300,13 +300,7 @@ export class Ring {
   putSync(m: Outgoing, timeout: number): true | RingTimeout {
     const start = timeout > 0 ? performance.now() : 0;
     try {
-      if (!this.producer.tryClaim()) {
-        const own = this.producer.heldHere();
-        if (own && timeout !== 0) throw new Error('a put() of this queue is waiting in this thread (an await is pending); a blocking put here would wait for it forever');
-        const r = own ? TIMED_OUT : this.producer.waitSync(timeout === 0 ? NOWAIT_LOCK_MS : remaining(timeout, start));
-        if (r === OWNER_DIED) this.#repairProducer();
-        else if (r !== ACQUIRED) return new RingTimeout('lock');
-      }
+      if (!this.#lockSync(PRODUCER, timeout, start)) return new RingTimeout('lock');
       try {
         for (;;) {
           const left = remaining(timeout, start);
@@ -345,15 +339,8 @@ export class Ring {
     const start = timeout > 0 ? performance.now() : 0;
     let held = false;
     try {
-      if (this.producer.tryClaim()) {
-        held = true;
-      } else {
-        const r = await this.#lockWait(this.producer, remaining(timeout, start));
-        held = r === ACQUIRED || r === OWNER_DIED;
-        if (r === OWNER_DIED) this.#repairProducer();
-        if (this.closed) throw closedError();
-        if (!held) return new RingTimeout('lock');
-      }
+      held = this.producer.tryClaim() || (await this.#lockAsync(PRODUCER, remaining(timeout, start), closedError));
+      if (!held) return new RingTimeout('lock');
       for (;;) {
         const left = remaining(timeout, start);
         const at = this.#tryPut(m, 0);
@@ -459,13 +446,7 @@ export class Ring {
   /** Gets, blocking: the message, or a RingTimeout. timeout as for putSync. */
   getSync(timeout: number): unknown {
     const start = timeout > 0 ? performance.now() : 0;
-    if (!this.consumer.tryClaim()) {
-      const own = this.consumer.heldHere();
-      if (own && timeout !== 0) throw new Error('a get() of this queue is waiting in this thread (an await is pending); a blocking get here would wait for it forever');
-      const r = own ? TIMED_OUT : this.consumer.waitSync(timeout === 0 ? NOWAIT_LOCK_MS : remaining(timeout, start));
-      if (r === OWNER_DIED) this.#repairConsumer();
-      else if (r !== ACQUIRED) return new RingTimeout('lock');
-    }
+    if (!this.#lockSync(CONSUMER, timeout, start)) return new RingTimeout('lock');
     try {
       for (;;) {
         const at = this.#tryGet();
@@ -494,15 +475,8 @@ export class Ring {
     const start = timeout > 0 ? performance.now() : 0;
     let held = false;
     try {
-      if (this.consumer.tryClaim()) {
-        held = true;
-      } else {
-        const r = await this.#lockWait(this.consumer, remaining(timeout, start));
-        held = r === ACQUIRED || r === OWNER_DIED;
-        if (r === OWNER_DIED) this.#repairConsumer();
-        if (this.closed) throw closedError();
-        if (!held) return new RingTimeout('lock');
-      }
+      held = this.consumer.tryClaim() || (await this.#lockAsync(CONSUMER, remaining(timeout, start), closedError));
+      if (!held) return new RingTimeout('lock');
       for (;;) {
         const at = this.#tryGet();
         if (at === DONE) return this.#take();
@@ -629,10 +603,8 @@ export class Ring {
     const start = timeout > 0 ? performance.now() : 0;
     for (;;) {
       const d = Atomics.load(this.w, W.TASKS_DONE);
-      if (((Atomics.load(this.w, W.PUT_COUNT) - d) | 0) <= 0) return true;
-      const left = remaining(timeout, start);
-      if (left === 0) return false;
-      const slice = left < 0 || left > JOIN_PROBE_MS ? JOIN_PROBE_MS : left;
+      const slice = this.#joinSlice(d, timeout, start);
+      if (typeof slice === 'boolean') return slice;
       if (native.waitWhile(this.buf, W.TASKS_DONE, d, slice, this.#spinUs) === TIMED_OUT && Atomics.load(this.w, W.TASKS_DONE) === d) this.#probeProducerSync();
     }
   }
@@ -641,14 +613,20 @@ export class Ring {
     const start = timeout > 0 ? performance.now() : 0;
     for (;;) {
       const d = Atomics.load(this.w, W.TASKS_DONE);
-      if (((Atomics.load(this.w, W.PUT_COUNT) - d) | 0) <= 0) return true;
-      const left = remaining(timeout, start);
-      if (left === 0) return false;
-      const slice = left < 0 || left > JOIN_PROBE_MS ? JOIN_PROBE_MS : left;
+      const slice = this.#joinSlice(d, timeout, start);
+      if (typeof slice === 'boolean') return slice;
       const r = await this.#waitWord(W.TASKS_DONE, d, slice);
       if (this.closed) throw closedError();
       if (r === TIMED_OUT && Atomics.load(this.w, W.TASKS_DONE) === d) await this.#probeProducer(closedError);
     }
+  }
+
+  /** With `d` tasks done: true when that is all of them, false when the time is up, else how long to wait (ms). */
+  #joinSlice(d: number, timeout: number, start: number): boolean | number {
+    if (((Atomics.load(this.w, W.PUT_COUNT) - d) | 0) <= 0) return true;
+    const left = remaining(timeout, start);
+    if (left === 0) return false;
+    return left < 0 || left > JOIN_PROBE_MS ? JOIN_PROBE_MS : left;
   }
 
   /**
@@ -656,56 +634,69 @@ export class Ring {
    * count may be one too high until someone takes the producer lock over, so take it.
    */
   #probeProducerSync(): void {
-    if (!this.producer.tryClaim()) {
-      if (this.producer.heldHere()) return;
-      const r = this.producer.waitSync(PROBE_LOCK_MS);
-      if (r === TIMED_OUT) return;
-      if (r === OWNER_DIED) this.#repairProducer();
-    }
-    this.producer.release();
+    if (this.producer.heldHere()) return;
+    if (this.#lockSync(PRODUCER, PROBE_LOCK_MS, performance.now())) this.producer.release();
   }
 
   async #probeProducer(closedError: () => Error): Promise<void> {
-    if (!this.producer.tryClaim()) {
-      if (this.producer.heldHere()) return;
-      const r = await this.#lockWait(this.producer, PROBE_LOCK_MS);
-      if (r === OWNER_DIED) this.#repairProducer();
-      if (r === ACQUIRED || r === OWNER_DIED) this.producer.release();
-      if (this.closed) throw closedError();
-      return;
+    if (this.producer.heldHere()) return;
+    if (this.producer.tryClaim() || (await this.#lockAsync(PRODUCER, PROBE_LOCK_MS, closedError))) this.producer.release();
+  }
+
+  // ---- the locks, and recovery after a holder died ----
+
+  /**
+   * Takes a side's lock, blocking: false if it stayed held (for timeout 0: NOWAIT_LOCK_MS, for a
+   * put or get in progress elsewhere to finish). Repairs what a dead holder left.
+   */
+  #lockSync(side: Side, timeout: number, start: number): boolean {
+    const word = side === PRODUCER ? this.producer : this.consumer;
+    if (word.tryClaim()) return true;
+    const own = word.heldHere();
+    if (own && timeout !== 0) {
+      const op = side === PRODUCER ? 'put' : 'get';
+      throw new Error(`a ${op}() of this queue is waiting in this thread (an await is pending); a blocking ${op} here would wait for it forever`);
     }
-    this.producer.release();
+    const r = own ? TIMED_OUT : word.waitSync(timeout === 0 ? NOWAIT_LOCK_MS : remaining(timeout, start));
+    if (r === OWNER_DIED) this.#repair(side);
+    return r === ACQUIRED || r === OWNER_DIED;
   }
 
-  // ---- recovery after a holder died ----
-
-  #repairProducer(): void {
-    repairCursor(this.w, W.TAIL, W.PUT_COUNT, W.P_JSEQ, W.P_JEND);
-    // Only the producer lock's holder waits on HEAD: waiters counted now died with the holder.
-    Atomics.store(this.w, W.HEAD_WAITERS, 0);
-    this.#tailLeft = -1;
-    this.#putLeft = -1;
-  }
-
-  #repairConsumer(): void {
-    repairCursor(this.w, W.HEAD, W.GET_COUNT, W.C_JSEQ, W.C_JEND);
-    Atomics.store(this.w, W.TAIL_WAITERS, 0);
-    this.#headLeft = -1;
-    this.#getLeft = -1;
-  }
-
-  // ---- async waits ----
-
-  /** A contended lock acquire on a waiter thread, cancelled by close(): a native result code. */
-  async #lockWait(word: LockWord, timeout: number): Promise<number> {
+  /** The contended part of taking a side's lock, on a waiter thread (cancelled by close()). */
+  async #lockAsync(side: Side, timeout: number, closedError: () => Error): Promise<boolean> {
+    const word = side === PRODUCER ? this.producer : this.consumer;
     let id = 0;
     const r = await word.wait(timeout, (i) => {
       id = i;
       this.#pending.add(i);
     });
     this.#pending.delete(id);
-    return r;
+    const held = r === ACQUIRED || r === OWNER_DIED;
+    if (r === OWNER_DIED) this.#repair(side);
+    if (this.closed) {
+      if (held) word.release();
+      throw closedError();
+    }
+    return held;
   }
+
+  #repair(side: Side): void {
+    const w = this.w;
+    if (side === PRODUCER) {
+      repairCursor(w, W.TAIL, W.PUT_COUNT, W.P_JSEQ, W.P_JEND);
+      // Only the producer lock's holder waits on HEAD: waiters counted now died with the holder.
+      Atomics.store(w, W.HEAD_WAITERS, 0);
+      this.#tailLeft = -1;
+      this.#putLeft = -1;
+    } else {
+      repairCursor(w, W.HEAD, W.GET_COUNT, W.C_JSEQ, W.C_JEND);
+      Atomics.store(w, W.TAIL_WAITERS, 0);
+      this.#headLeft = -1;
+      this.#getLeft = -1;
+    }
+  }
+
+  // ---- async waits ----
 
   /** Waits, blocking, while word `index` holds `value` (spinning first): 0 changed, 2 timed out. */
   #waitSync(index: number, value: number, timeout: number): number {
@@ -743,6 +734,9 @@ export class Ring {
 }
 
 const JOIN_PROBE_MS = 1000;
+const PRODUCER = 0;
+const CONSUMER = 1;
+type Side = typeof PRODUCER | typeof CONSUMER;
 /** Spilled messages up to this size are read into one buffer kept for the next (see unspill). */
 const KEEP_SPILL_BUFFER = 16 << 20;
 let spillBuffer = Buffer.alloc(0);

@@ -148,22 +148,47 @@ function emptyError(q: Core, method: string, timeout: number): Empty {
 
 // ---- the classes ----
 
+/** What the three classes share: their hold on the ring, empty() and close(). */
+abstract class QueueBase {
+  /** @internal */
+  readonly [kCore]: Core;
+
+  constructor(a: QueueOptions | typeof kAdopt | undefined, ring: Ring | undefined, bounded: boolean) {
+    const name = new.target.name;
+    this[kCore] = new Core(name, a === kAdopt ? ring! : makeRing(name, a, bounded));
+  }
+
+  /** True when the queue holds no item now. */
+  empty(): boolean {
+    return this[kCore].open('empty').empty();
+  }
+
+  /**
+   * This process is done with the queue (Python's `close()`): its fds are closed, waits of this
+   * object in flight reject, and every later call on it throws. Other processes' queues, and the
+   * items in the queue, are not affected. Idempotent.
+   */
+  close(): void {
+    this[kCore].close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
 /**
  * A FIFO queue for any number of producers and consumers in any processes (Python's
  * `multiprocessing.Queue`). Items are structured clones; handles (Connections, locks, queues…)
  * inside them travel too. Order is kept per producer; no item is lost, duplicated or torn, also
  * when a process is killed in the middle of a put or get.
  */
-export class Queue<T = unknown> {
-  /** @internal */
-  readonly [kCore]: Core;
-
+export class Queue<T = unknown> extends QueueBase {
   constructor(options?: QueueOptions);
   /** @internal */
   constructor(adopt: typeof kAdopt, ring: Ring);
   constructor(a?: QueueOptions | typeof kAdopt, ring?: Ring) {
-    const name = new.target.name;
-    this[kCore] = new Core(name, a === kAdopt ? ring! : makeRing(name, a, true));
+    super(a, ring, true);
   }
 
   /** Most items the queue holds (0: no limit by count). */
@@ -213,29 +238,12 @@ export class Queue<T = unknown> {
     return this[kCore].open('qsize').qsize();
   }
 
-  empty(): boolean {
-    return this[kCore].open('empty').empty();
-  }
-
   /** True when the queue holds `maxsize` items. */
   full(): boolean {
     return this[kCore].open('full').full();
   }
 
-  /**
-   * This process is done with the queue (Python's `close()`): its fds are closed, waits of this
-   * object in flight reject, and every later call on it throws. Other processes' queues, and the
-   * items in the queue, are not affected. Idempotent.
-   */
-  close(): void {
-    this[kCore].close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  toString(): string {
+  override toString(): string {
     const { ring, name } = this[kCore];
     return ring ? `<${name}(maxsize=${ring.maxsize}, capacityBytes=${ring.cap}, qsize=${ring.qsize()})>` : `<${name}(closed)>`;
   }
@@ -267,16 +275,12 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
  * The plain queue (Python's `multiprocessing.SimpleQueue`): put, get, empty and close, no limit
  * by count. The same ring as Queue underneath.
  */
-export class SimpleQueue<T = unknown> {
-  /** @internal */
-  readonly [kCore]: Core;
-
+export class SimpleQueue<T = unknown> extends QueueBase {
   constructor(options?: SimpleQueueOptions);
   /** @internal */
   constructor(adopt: typeof kAdopt, ring: Ring);
   constructor(a?: SimpleQueueOptions | typeof kAdopt, ring?: Ring) {
-    const name = new.target.name;
-    this[kCore] = new Core(name, a === kAdopt ? ring! : makeRing(name, a, false));
+    super(a, ring, false);
   }
 
   /** Puts `obj`, waiting for room in the ring if it is full. */
@@ -297,19 +301,7 @@ export class SimpleQueue<T = unknown> {
     return getSyncImpl(this[kCore], 'getSync', -1) as T;
   }
 
-  empty(): boolean {
-    return this[kCore].open('empty').empty();
-  }
-
-  close(): void {
-    this[kCore].close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  toString(): string {
+  override toString(): string {
     const { ring, name } = this[kCore];
     return ring ? `<${name}(capacityBytes=${ring.cap})>` : `<${name}(closed)>`;
   }
