@@ -94,6 +94,8 @@ function closeFds(f: Fds): void {
 
 /** The message being put: its bytes (or, spilled, the memfd holding them), and the fds of its handles. */
 export interface Outgoing {
+  /** `Class.method` of the put, for messages. */
+  label: string;
   bytes: Uint8Array;
   size: number;
   fds: number[];
@@ -122,7 +124,7 @@ class Incoming implements FdSource {
 }
 
 const EMPTY = Buffer.alloc(0);
-const outgoing: Outgoing = { bytes: EMPTY, size: 0, fds: [], memfd: -1 };
+const outgoing: Outgoing = { label: '', bytes: EMPTY, size: 0, fds: [], memfd: -1 };
 
 function roundCapacity(bytes: number): number {
   let cap = MIN_CAPACITY;
@@ -277,6 +279,7 @@ export class Ring {
     if (fds.length !== 0) fds.length = 0;
     const bytes = encodeScratch(value, label, fds);
     if (fds.length > MAX_FDS) throw new RangeError(`${label}: a message may carry at most ${MAX_FDS} handles' file descriptors; this one has ${fds.length}`);
+    out.label = label;
     out.bytes = bytes;
     out.size = bytes.length;
     out.memfd = bytes.length > this.maxInline ? spill(bytes) : -1;
@@ -285,7 +288,7 @@ export class Ring {
 
   /** The same message, owned: for a put that has to wait while other encodes reuse the scratch. */
   static keep(m: Outgoing): Outgoing {
-    return { bytes: m.memfd >= 0 ? EMPTY : Buffer.from(m.bytes), size: m.size, fds: [...m.fds], memfd: m.memfd };
+    return { label: m.label, bytes: m.memfd >= 0 ? EMPTY : Buffer.from(m.bytes), size: m.size, fds: [...m.fds], memfd: m.memfd };
   }
 
   static discard(m: Outgoing): void {
@@ -398,7 +401,7 @@ export class Ring {
       tag = (w[W.FD_TAG]! + 1) | 0;
       Atomics.store(w, W.FD_TAG, tag);
       const fds = spilled ? [m.memfd, ...m.fds] : m.fds;
-      if (!native.fdSend(this.#fds!.tx, tag >>> 0, fds, fdTimeout)) {
+      if (!sendFds(m.label, this.#fds!.tx, tag, fds, fdTimeout)) {
         this.#tailLeft = T;
         this.#putLeft = N;
         return FD_FULL;
@@ -444,12 +447,12 @@ export class Ring {
   // ---- get ----
 
   /** Gets, blocking: the message, or a RingTimeout. timeout as for putSync. */
-  getSync(timeout: number): unknown {
+  getSync(timeout: number, label: string): unknown {
     const start = timeout > 0 ? performance.now() : 0;
     if (!this.#lockSync(CONSUMER, timeout, start)) return new RingTimeout('lock');
     try {
       for (;;) {
-        const at = this.#tryGet();
+        const at = this.#tryGet(label);
         if (at === DONE) return this.#take();
         const left = remaining(timeout, start);
         if (left === 0) return new RingTimeout('data');
@@ -461,24 +464,24 @@ export class Ring {
   }
 
   /** One try without waiting, for get()'s fast path: true (the message in `value`, to be taken at once) or false. */
-  tryGetNow(): boolean {
+  tryGetNow(label: string): boolean {
     if (!this.consumer.tryClaim()) return false;
     try {
-      return this.#tryGet() === DONE;
+      return this.#tryGet(label) === DONE;
     } finally {
       this.consumer.release();
     }
   }
 
   /** Gets, waiting on waiter threads: the message, or a RingTimeout. */
-  async get(timeout: number, closedError: () => Error): Promise<unknown> {
+  async get(timeout: number, label: string, closedError: () => Error): Promise<unknown> {
     const start = timeout > 0 ? performance.now() : 0;
     let held = false;
     try {
       held = this.consumer.tryClaim() || (await this.#lockAsync(CONSUMER, remaining(timeout, start), closedError));
       if (!held) return new RingTimeout('lock');
       for (;;) {
-        const at = this.#tryGet();
+        const at = this.#tryGet(label);
         if (at === DONE) return this.#take();
         const left = remaining(timeout, start);
         if (left === 0) return new RingTimeout('data');
@@ -490,8 +493,8 @@ export class Ring {
     }
   }
 
-  /** Under the consumer lock: takes the message at HEAD into `value` (DONE), or returns the word to wait on. */
-  #tryGet(): number {
+  /** Under the consumer lock: takes the message at HEAD into `value` (DONE), or returns the word to wait on. `label` names the get in errors. */
+  #tryGet(label: string): number {
     const w = this.w;
     const H = w[W.HEAD]!;
     const G = w[W.GET_COUNT]!;
@@ -520,7 +523,7 @@ export class Ring {
     const end = (start + 8 + ((len + 7) & ~7)) | 0;
     const distance = (end - H) >>> 0;
     if (len > this.maxInline || distance > ((this.#tailSeen - H) >>> 0) || (!(hdr & FLAG_FDS) && tag !== G)) {
-      throw new Error(`the queue's shared memory is corrupt (record at ${off}: header ${hdr}, tag ${tag}, expected message ${G}); it cannot be used any more`);
+      throw new Error(`${label}: the queue's shared memory is corrupt (record at ${off}: header ${hdr}, tag ${tag}, expected message ${G}); it cannot be used any more`);
     }
     let err: unknown;
     let value: unknown;
@@ -528,7 +531,7 @@ export class Ring {
     try {
       if (hdr & FLAG_FDS) {
         const fds = native.fdPeek(this.#fds!.rx, tag >>> 0);
-        if (fds === null) throw new Error(`the file descriptors of message ${G} are missing from the queue's fd channel; the message is dropped`);
+        if (fds === null) throw new Error(`${label}: the file descriptors of message ${G} are missing from the queue's fd channel; the message is dropped`);
         inc.fds = fds;
         inc.next = 0;
       }
@@ -572,7 +575,9 @@ export class Ring {
    */
   #view(at: number, len: number): Buffer {
     if (len > SMALL) return Buffer.from(this.buf, at, len);
-    this.bytes.copy(small, 0, at, at + len);
+    // By int32 words: `at` is 8-aligned and records are padded to 8, so the last word is ours too.
+    const w = this.w;
+    for (let k = 0, i = at >> 2, n = (len + 3) >> 2; k < n; k++) smallWords[k] = w[i + k]!;
     return (smallViews[len] ??= small.subarray(0, len));
   }
 
@@ -743,6 +748,7 @@ let spillBuffer = Buffer.alloc(0);
 /** Messages up to this many bytes are decoded from a copy in `small` (see #view). */
 const SMALL = 256;
 const small = Buffer.allocUnsafeSlow(SMALL);
+const smallWords = new Int32Array(small.buffer, small.byteOffset, SMALL >> 2);
 const smallViews: (Buffer | undefined)[] = [];
 const PROBE_LOCK_MS = 250;
 
@@ -758,6 +764,21 @@ export function repairCursor(w: Int32Array, pos: number, count: number, jseq: nu
   if (((c - w[jseq]!) | 0) === 1 && w[jend] !== w[pos]) Atomics.store(w, count, (c - 1) | 0);
   Atomics.store(w, jseq, (w[count]! - 1) | 0);
   Atomics.store(w, jend, w[pos]!);
+}
+
+/** fdSend, with its errors said in terms of the item being put. */
+function sendFds(label: string, sock: number, tag: number, fds: number[], timeout: number): boolean {
+  try {
+    return native.fdSend(sock, tag >>> 0, fds, timeout);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EBADF'
+      ? 'a handle in the item was closed before the put could send it'
+      : code === 'ETOOMANYREFS' || code === 'EMFILE' || code === 'ENFILE'
+        ? 'more file descriptors wait in the queue than this process may have open (RLIMIT_NOFILE); get() items first, or raise the limit'
+        : (e as Error).message;
+    throw Object.assign(new Error(`${label}: the queue cannot take this item's file descriptors: ${why}`, { cause: e }), { code });
+  }
 }
 
 /** A memfd holding `bytes`: how a message too large for the ring travels. */

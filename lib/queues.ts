@@ -27,18 +27,22 @@ export type QueueWaitOptions = AcquireOptions;
 const kAdopt = Symbol('adopt');
 const kCore = Symbol('multiproc.queue');
 type PutMethod = 'put' | 'putSync' | 'putNowait';
+type GetMethod = 'get' | 'getSync' | 'getNowait';
 
 /** One queue object's hold on its ring, and its name for messages. */
 class Core {
   ring: Ring | null;
-  /** `Class.method` for codec messages, made once: a put must not build strings. */
-  readonly labels: Record<PutMethod, string>;
+  /** `Class.method` for messages (the codec's and the ring's), made once: a put must not build strings. */
+  readonly labels: Record<PutMethod | GetMethod, string>;
   constructor(
     readonly name: string,
     ring: Ring,
   ) {
     this.ring = ring;
-    this.labels = { put: `${name}.put`, putSync: `${name}.putSync`, putNowait: `${name}.putNowait` };
+    this.labels = {
+      put: `${name}.put`, putSync: `${name}.putSync`, putNowait: `${name}.putNowait`,
+      get: `${name}.get`, getSync: `${name}.getSync`, getNowait: `${name}.getNowait`,
+    };
   }
 
   open(method: string): Ring {
@@ -103,23 +107,23 @@ function putImpl(q: Core, method: PutMethod, obj: unknown, options: QueueWaitOpt
   }
 }
 
-function getSyncImpl(q: Core, method: string, timeout: number): unknown {
-  const r = q.open(method).getSync(timeout);
+function getSyncImpl(q: Core, method: GetMethod, timeout: number): unknown {
+  const r = q.open(method).getSync(timeout, q.labels[method]);
   if (r instanceof RingTimeout) throw emptyError(q, method, timeout);
   return r;
 }
 
-function getImpl(q: Core, method: string, options: QueueWaitOptions | undefined): Promise<unknown> {
+function getImpl(q: Core, method: GetMethod, options: QueueWaitOptions | undefined): Promise<unknown> {
   try {
     const ring = q.open(method);
     const timeout = timeoutOf(`${q.name}.${method}()`, options);
     if (timeout === 0) return Promise.resolve(getSyncImpl(q, method, 0));
-    if (ring.tryGetNow()) {
+    if (ring.tryGetNow(q.labels[method])) {
       const v = ring.value;
       ring.value = undefined;
       return Promise.resolve(v);
     }
-    return ring.get(timeout, () => q.closedError(method)).then((r) => {
+    return ring.get(timeout, q.labels[method], () => q.closedError(method)).then((r) => {
       if (r instanceof RingTimeout) throw emptyError(q, method, timeout);
       return r;
     });
