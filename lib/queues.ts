@@ -66,6 +66,7 @@ class Core {
 function makeRing(name: string, options: QueueOptions | undefined, bounded: boolean): Ring {
   if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError(`${name}: expected options like { maxsize, capacityBytes }, got ${options === null ? 'null' : typeof options}`);
   let maxsize = 0;
+  if (!bounded && (options as QueueOptions | undefined)?.maxsize !== undefined) throw new TypeError(`${name}: maxsize is not an option of a ${name}, which has no limit by count; use a Queue for one`);
   if (bounded && options?.maxsize !== undefined) {
     maxsize = options.maxsize;
     if (!Number.isInteger(maxsize) || maxsize > 0x7fffffff) throw new TypeError(`${name}: maxsize must be an integer (0 or less: no limit), got ${String(maxsize)}`);
