@@ -5,14 +5,16 @@
 // consumer on two CPUs do not pass one line back and forth):
 //   [0] magic  [1] capacity in bytes (a power of two)  [2] maxsize (0: none)
 //   [16..19] producer lock (a robust LockWord of LOCK_WORDS words: owner tid, token, parked, waking)
-//   [32] TAIL  [33] its parked waiters  [34] the TAIL value they wait to change
-//   [35] PUT_COUNT  [36] P_JSEQ  [37] P_JEND  [38] FD_TAG
+//   [32] TAIL  [33] its parked waiters  [34] PUT_COUNT  [35] P_JSEQ  [36] P_JEND  [37] FD_TAG
+//   [38] the HEAD value a producer waits on
 //   [48..51] consumer lock
-//   [64] HEAD  [65] its parked waiters  [66] the HEAD value they wait on  [67] GET_COUNT  [68] C_JSEQ  [69] C_JEND
+//   [64] HEAD  [65] its parked waiters  [66] GET_COUNT  [67] C_JSEQ  [68] C_JEND
+//   [69] the TAIL value a consumer waits on
 //   [80] TASKS_DONE (JoinableQueue)  [81] its parked waiters
 // Only the holder of the consumer lock waits on TAIL, only the producer lock's on HEAD, and it
-// says which value it waits on: only the commit that moves the word off that value wakes it, so
-// while a woken consumer is on its way a fast producer does not pay a futex wake per put.
+// says which value it waits on (in its own line: the other side reads it only when it sees a
+// parked waiter): only the commit that moves the word off that value wakes it, so while a woken
+// consumer is on its way a fast producer does not pay a futex wake per put.
 // Ring bytes start at HEADER_BYTES. TAIL and HEAD are byte positions modulo 2^32 (the offset is
 // pos & (capacity - 1)); PUT_COUNT and GET_COUNT count messages, so qsize = PUT_COUNT - GET_COUNT.
 //
@@ -38,9 +40,9 @@ export const MAGIC = 0x31515251; // "QRQ1"
 export const W = {
   MAGIC: 0, CAP: 1, MAXSIZE: 2,
   P_LOCK: 16,
-  TAIL: 32, TAIL_WAITERS: 33, TAIL_WAITED: 34, PUT_COUNT: 35, P_JSEQ: 36, P_JEND: 37, FD_TAG: 38,
+  TAIL: 32, TAIL_WAITERS: 33, PUT_COUNT: 34, P_JSEQ: 35, P_JEND: 36, FD_TAG: 37, HEAD_WAITED: 38,
   C_LOCK: 48,
-  HEAD: 64, HEAD_WAITERS: 65, HEAD_WAITED: 66, GET_COUNT: 67, C_JSEQ: 68, C_JEND: 69,
+  HEAD: 64, HEAD_WAITERS: 65, GET_COUNT: 66, C_JSEQ: 67, C_JEND: 68, TAIL_WAITED: 69,
   TASKS_DONE: 80, DONE_WAITERS: 81,
 } as const;
 export const HEADER_BYTES = 512;
@@ -706,7 +708,7 @@ export class Ring {
   /** Waits, blocking, while word `index` holds `value` (spinning first): 0 changed, 2 timed out. */
   #waitSync(index: number, value: number, timeout: number): number {
     // Said before the wait counts us (seq_cst): a waker that sees us counted sees this too.
-    if (index !== W.TASKS_DONE) Atomics.store(this.w, index + 2, value);
+    this.#sayWaited(index, value);
     const t = performance.now();
     const r = native.waitWhile(this.buf, index, value, timeout, this.#spinUs);
     this.#adaptSpin(performance.now() - t);
@@ -715,7 +717,7 @@ export class Ring {
 
   /** Waits on a waiter thread while word `index` holds `value`: 0 changed, 2 timed out, 3 cancelled. */
   #waitWord(index: number, value: number, timeout: number): Promise<number> {
-    if (index !== W.TASKS_DONE) Atomics.store(this.w, index + 2, value);
+    this.#sayWaited(index, value);
     const t = performance.now();
     return new Promise<number>((resolve) => {
       const id = native.waitAsync(2, this.buf, index, value, 0, 0, timeout, this.#spinUs, (r) => {
@@ -725,6 +727,11 @@ export class Ring {
       });
       this.#pending.add(id);
     });
+  }
+
+  #sayWaited(index: number, value: number): void {
+    if (index === W.TAIL) Atomics.store(this.w, W.TAIL_WAITED, value);
+    else if (index === W.HEAD) Atomics.store(this.w, W.HEAD_WAITED, value);
   }
 
   /**
