@@ -32,6 +32,7 @@
 // move just before their position, guarded by a journal so that the next holder can undo a count
 // whose position never moved (see repairCursor).
 import { readSync, writeSync } from 'node:fs';
+import { setImmediate as immediate } from 'node:timers/promises';
 import { native } from './native.js';
 import { decode, encodeScratch, type FdSource } from './codec.js';
 import { ACQUIRED, LOCK_WORDS, OWNER_DIED, TIMED_OUT, LockWord, remaining } from './synchronize.js';
@@ -68,6 +69,8 @@ const FD_RETRY_MS = 10;
 /** tryPut / tryGet results other than a word index to wait on. */
 const DONE = 0;
 const FD_FULL = -1;
+/** A native wait's result when it was cancelled (close()). */
+const CANCELLED = 3;
 
 /** What a wait reported that the caller turns into its own error. */
 export class RingTimeout {
@@ -715,12 +718,29 @@ export class Ring {
     return r;
   }
 
-  /** Waits on a waiter thread while word `index` holds `value`: 0 changed, 2 timed out, 3 cancelled. */
-  #waitWord(index: number, value: number, timeout: number): Promise<number> {
-    this.#sayWaited(index, value);
+  /**
+   * Waits while word `index` holds `value`, never blocking the event loop: 0 changed, 2 timed
+   * out, 3 cancelled. First a spin on the loop (each turn runs timers and I/O; an item that comes
+   * within it skips the hand-off to a waiter thread and back), then a wait on a waiter thread.
+   */
+  async #waitWord(index: number, value: number, timeout: number): Promise<number> {
     const t = performance.now();
+    const w = this.w;
+    if (this.#spinUs > 0 && timeout !== 0) {
+      const until = t + (timeout < 0 ? this.#spinUs / 1000 : Math.min(timeout, this.#spinUs / 1000));
+      while (Atomics.load(w, index) === value && performance.now() < until) {
+        await immediate();
+        if (this.closed) return CANCELLED;
+      }
+      if (Atomics.load(w, index) !== value) {
+        this.#adaptSpin(performance.now() - t);
+        return ACQUIRED;
+      }
+    }
+    this.#sayWaited(index, value);
+    const left = timeout < 0 ? -1 : Math.max(0, timeout - (performance.now() - t));
     return new Promise<number>((resolve) => {
-      const id = native.waitAsync(2, this.buf, index, value, 0, 0, timeout, this.#spinUs, (r) => {
+      const id = native.waitAsync(2, this.buf, index, value, 0, 0, left, 0, (r) => {
         this.#pending.delete(id);
         this.#adaptSpin(performance.now() - t);
         resolve(r);
