@@ -185,14 +185,15 @@ function forkRounds(child, msg, count, samples, deadline) {
   });
 }
 
-async function forkRtt(serialization, payload) {
+/** Round trips over fork IPC (also for bench/queue.mjs): payload 'obj', 'b64' or 'int' (a small int). */
+export async function forkRtt(serialization, payload, n = RTT_N) {
   const child = forkPeer(['echo'], serialization);
   const exited = exitOf(child);
-  const msg = payload === 'obj' ? OBJ : B64;
+  const msg = payload === 'obj' ? OBJ : payload === 'int' ? 1 : B64;
   await forkRounds(child, msg, RTT_WARM);
-  const samples = new Float64Array(RTT_N);
+  const samples = new Float64Array(n);
   const start = now();
-  const done = await forkRounds(child, msg, RTT_N, samples, start + BigInt(RTT_BUDGET_MS) * 1_000_000n);
+  const done = await forkRounds(child, msg, n, samples, start + BigInt(RTT_BUDGET_MS) * 1_000_000n);
   const elapsed = now() - start;
   child.disconnect();
   await exited;
@@ -200,8 +201,8 @@ async function forkRtt(serialization, payload) {
   return { n: done, p50, p99, perS: done / (Number(elapsed) / 1e9) };
 }
 
-async function forkOneway(serialization, payload) {
-  const total = ONEWAY_N[payload];
+/** One way over fork IPC, child → parent (also for bench/queue.mjs): payload 'int', 'obj', 'b64' or 'b64k'. */
+export async function forkOneway(serialization, payload, total = ONEWAY_N[payload]) {
   const warm = Math.max(1, Math.round(total / 10));
   const child = forkPeer(['send', payload, String(warm + total)], serialization);
   const exited = exitOf(child);

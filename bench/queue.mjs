@@ -2,16 +2,15 @@
 // multiprocessing.Queue and SimpleQueue, child_process.fork() IPC, worker_threads MessagePort and
 // the C floors (an SPSC shared-memory ring; futex ping-pong). Run alone with `node bench/queue.mjs`,
 // or with the others through `node bench/run.mjs`.
-import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import {
   PEERS, ROUNDS, combineRtt, compileC, fmtMBs, fmtRate, fmtRatio, fmtUs, inRounds, median, now, percentiles,
-  runPythonPeer, track,
+  runPythonPeer,
 } from './common.mjs';
-import { OBJ, loadLib } from './pipe.mjs';
+import { OBJ, forkOneway, forkRtt, loadLib } from './pipe.mjs';
 
 export const name = 'queue';
 export const title = 'Queue: one-way throughput and round trip between two processes';
@@ -25,7 +24,6 @@ const PEER_ONEWAY_N = { int: 60_000, obj: 40_000, b64: 60_000, b64k: 3_000 }; //
 const RTT_N = { sync: 20_000, sync0: 4_000, async: 5_000, async0: 3_000 };
 const PEER_RTT_N = 4_000;
 const PY = join(PEERS, 'py_queue.py');
-const FORK_PEER = join(PEERS, 'fork_peer.mjs');
 const PORT_PEER = join(PEERS, 'port_peer.mjs');
 
 /** utime + stime of a live process in ns (clock ticks of 10 ms), or NaN. */
@@ -118,39 +116,6 @@ async function oursRtt(lib, mode, n) {
 
 // ---- child_process.fork() IPC and worker_threads ----
 
-function exitOf(child) {
-  return new Promise((res) => (child.exitCode !== null || child.signalCode !== null ? res() : child.once('exit', res)));
-}
-
-/** fork IPC 'advanced', child → parent: messages/s over the last n of warm + n. */
-async function forkOneway(payload, n) {
-  const warm = Math.ceil(n / 10);
-  const child = track(fork(FORK_PEER, ['send', payload, String(warm + n)], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  const exited = exitOf(child);
-  const ns = await new Promise((resolve) => {
-    let i = 0;
-    let t0;
-    child.on('message', () => {
-      i++;
-      if (i === warm) t0 = now();
-      else if (i === warm + n) resolve(Number(now() - t0));
-    });
-    child.send('go');
-  });
-  child.disconnect();
-  await exited;
-  return { n, msgS: n / (ns / 1e9), mbS: BYTES[payload] ? (n * BYTES[payload]) / (ns / 1e3) : null };
-}
-
-async function forkRtt(n) {
-  const child = track(fork(FORK_PEER, ['echo'], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  const exited = exitOf(child);
-  const rt = await pingPong((m) => child.send(m), (fn) => child.on('message', fn), (fn) => child.off('message', fn), n);
-  child.disconnect();
-  await exited;
-  return rt;
-}
-
 /** n timed round trips (after n/10 untimed) over a send function and a message event. */
 function pingPong(send, on, off, n) {
   const warm = Math.max(500, Math.ceil(n / 10));
@@ -228,7 +193,7 @@ export async function run() {
     for (const mode of ['sync', 'async']) {
       owCases.push({ label: `one way: multiproc ${mode} ${LABEL[payload]}`, measure: async () => ({ [`ours-${mode}-${payload}`]: await oursOneway(lib, payload, mode, per(ONEWAY_N[payload]) * (mode === 'async' ? 1 : 2)) }) });
     }
-    owCases.push({ label: `one way: fork IPC ${LABEL[payload]}`, measure: async () => ({ [`fork-${payload}`]: await forkOneway(payload, per(PEER_ONEWAY_N[payload]) * 2) }) });
+    owCases.push({ label: `one way: fork IPC ${LABEL[payload]}`, measure: async () => ({ [`fork-${payload}`]: await forkOneway('advanced', payload, per(PEER_ONEWAY_N[payload]) * 2) }) });
     owCases.push({ label: `one way: MessagePort ${LABEL[payload]}`, measure: async () => ({ [`port-${payload}`]: await portOneway(payload, per(PEER_ONEWAY_N[payload]) * 2) }) });
   }
   owCases.push({
@@ -263,7 +228,7 @@ export async function run() {
   // 2. round trips
   const rttCases = [
     ...Object.keys(RTT_N).map((mode) => ({ label: `round trip: multiproc ${mode}`, measure: async () => ({ [`rtt-${mode}`]: await oursRtt(lib, mode, per(RTT_N[mode])) }) })),
-    { label: 'round trip: fork IPC', measure: async () => ({ 'rtt-fork': await forkRtt(per(PEER_RTT_N)) }) },
+    { label: 'round trip: fork IPC', measure: async () => ({ 'rtt-fork': await forkRtt('advanced', 'int', per(PEER_RTT_N)) }) },
     { label: 'round trip: MessagePort', measure: async () => ({ 'rtt-port': await portRtt(per(PEER_RTT_N)) }) },
     {
       label: 'round trip: C futex floor',

@@ -6,9 +6,15 @@
 //   [0] magic  [1] capacity in bytes (a power of two)  [2] maxsize (0: none)
 //   [16..19] producer lock (a robust LockWord of LOCK_WORDS words: owner tid, token, parked, waking)
 //   [32] TAIL  [33] its parked waiters  [34] PUT_COUNT  [35] P_JSEQ  [36] P_JEND  [37] FD_TAG
+//   [38] the HEAD value a producer waits on
 //   [48..51] consumer lock
 //   [64] HEAD  [65] its parked waiters  [66] GET_COUNT  [67] C_JSEQ  [68] C_JEND
+//   [69] the TAIL value a consumer waits on
 //   [80] TASKS_DONE (JoinableQueue)  [81] its parked waiters
+// Only the holder of the consumer lock waits on TAIL, only the producer lock's on HEAD, and it
+// says which value it waits on (in its own line: the other side reads it only when it sees a
+// parked waiter): only the commit that moves the word off that value wakes it, so while a woken
+// consumer is on its way a fast producer does not pay a futex wake per put.
 // Ring bytes start at HEADER_BYTES. TAIL and HEAD are byte positions modulo 2^32 (the offset is
 // pos & (capacity - 1)); PUT_COUNT and GET_COUNT count messages, so qsize = PUT_COUNT - GET_COUNT.
 //
@@ -26,6 +32,7 @@
 // move just before their position, guarded by a journal so that the next holder can undo a count
 // whose position never moved (see repairCursor).
 import { readSync, writeSync } from 'node:fs';
+import { setImmediate as immediate } from 'node:timers/promises';
 import { native } from './native.js';
 import { decode, encodeScratch, type FdSource } from './codec.js';
 import { ACQUIRED, LOCK_WORDS, OWNER_DIED, TIMED_OUT, LockWord, remaining } from './synchronize.js';
@@ -34,9 +41,9 @@ export const MAGIC = 0x31515251; // "QRQ1"
 export const W = {
   MAGIC: 0, CAP: 1, MAXSIZE: 2,
   P_LOCK: 16,
-  TAIL: 32, TAIL_WAITERS: 33, PUT_COUNT: 34, P_JSEQ: 35, P_JEND: 36, FD_TAG: 37,
+  TAIL: 32, TAIL_WAITERS: 33, PUT_COUNT: 34, P_JSEQ: 35, P_JEND: 36, FD_TAG: 37, HEAD_WAITED: 38,
   C_LOCK: 48,
-  HEAD: 64, HEAD_WAITERS: 65, GET_COUNT: 66, C_JSEQ: 67, C_JEND: 68,
+  HEAD: 64, HEAD_WAITERS: 65, GET_COUNT: 66, C_JSEQ: 67, C_JEND: 68, TAIL_WAITED: 69,
   TASKS_DONE: 80, DONE_WAITERS: 81,
 } as const;
 export const HEADER_BYTES = 512;
@@ -62,6 +69,8 @@ const FD_RETRY_MS = 10;
 /** tryPut / tryGet results other than a word index to wait on. */
 const DONE = 0;
 const FD_FULL = -1;
+/** A native wait's result when it was cancelled (close()). */
+const CANCELLED = 3;
 
 /** What a wait reported that the caller turns into its own error. */
 export class RingTimeout {
@@ -90,6 +99,8 @@ function closeFds(f: Fds): void {
 
 /** The message being put: its bytes (or, spilled, the memfd holding them), and the fds of its handles. */
 export interface Outgoing {
+  /** `Class.method` of the put, for messages. */
+  label: string;
   bytes: Uint8Array;
   size: number;
   fds: number[];
@@ -118,7 +129,7 @@ class Incoming implements FdSource {
 }
 
 const EMPTY = Buffer.alloc(0);
-const outgoing: Outgoing = { bytes: EMPTY, size: 0, fds: [], memfd: -1 };
+const outgoing: Outgoing = { label: '', bytes: EMPTY, size: 0, fds: [], memfd: -1 };
 
 function roundCapacity(bytes: number): number {
   let cap = MIN_CAPACITY;
@@ -273,6 +284,7 @@ export class Ring {
     if (fds.length !== 0) fds.length = 0;
     const bytes = encodeScratch(value, label, fds);
     if (fds.length > MAX_FDS) throw new RangeError(`${label}: a message may carry at most ${MAX_FDS} handles' file descriptors; this one has ${fds.length}`);
+    out.label = label;
     out.bytes = bytes;
     out.size = bytes.length;
     out.memfd = bytes.length > this.maxInline ? spill(bytes) : -1;
@@ -281,7 +293,7 @@ export class Ring {
 
   /** The same message, owned: for a put that has to wait while other encodes reuse the scratch. */
   static keep(m: Outgoing): Outgoing {
-    return { bytes: m.memfd >= 0 ? EMPTY : Buffer.from(m.bytes), size: m.size, fds: [...m.fds], memfd: m.memfd };
+    return { label: m.label, bytes: m.memfd >= 0 ? EMPTY : Buffer.from(m.bytes), size: m.size, fds: [...m.fds], memfd: m.memfd };
   }
 
   static discard(m: Outgoing): void {
@@ -296,13 +308,7 @@ export class Ring {
   putSync(m: Outgoing, timeout: number): true | RingTimeout {
     const start = timeout > 0 ? performance.now() : 0;
     try {
-      if (!this.producer.tryClaim()) {
-        const own = this.producer.heldHere();
-        if (own && timeout !== 0) throw new Error('a put() of this queue is waiting in this thread (an await is pending); a blocking put here would wait for it forever');
-        const r = own ? TIMED_OUT : this.producer.waitSync(timeout === 0 ? NOWAIT_LOCK_MS : remaining(timeout, start));
-        if (r === OWNER_DIED) this.#repairProducer();
-        else if (r !== ACQUIRED) return new RingTimeout('lock');
-      }
+      if (!this.#lockSync(PRODUCER, timeout, start)) return new RingTimeout('lock');
       try {
         for (;;) {
           const left = remaining(timeout, start);
@@ -341,15 +347,8 @@ export class Ring {
     const start = timeout > 0 ? performance.now() : 0;
     let held = false;
     try {
-      if (this.producer.tryClaim()) {
-        held = true;
-      } else {
-        const r = await this.#lockWait(this.producer, remaining(timeout, start));
-        held = r === ACQUIRED || r === OWNER_DIED;
-        if (r === OWNER_DIED) this.#repairProducer();
-        if (this.closed) throw closedError();
-        if (!held) return new RingTimeout('lock');
-      }
+      held = this.producer.tryClaim() || (await this.#lockAsync(PRODUCER, remaining(timeout, start), closedError));
+      if (!held) return new RingTimeout('lock');
       for (;;) {
         const left = remaining(timeout, start);
         const at = this.#tryPut(m, 0);
@@ -407,7 +406,7 @@ export class Ring {
       tag = (w[W.FD_TAG]! + 1) | 0;
       Atomics.store(w, W.FD_TAG, tag);
       const fds = spilled ? [m.memfd, ...m.fds] : m.fds;
-      if (!native.fdSend(this.#fds!.tx, tag >>> 0, fds, fdTimeout)) {
+      if (!sendFds(m.label, this.#fds!.tx, tag, fds, fdTimeout)) {
         this.#tailLeft = T;
         this.#putLeft = N;
         return FD_FULL;
@@ -441,7 +440,7 @@ export class Ring {
     Atomics.store(w, W.TAIL, end);
     this.#tailLeft = end;
     this.#putLeft = (N + 1) | 0;
-    if (Atomics.load(w, W.TAIL_WAITERS) > 0) native.futexWake(this.buf, W.TAIL, INT_MAX);
+    if (Atomics.load(w, W.TAIL_WAITERS) > 0 && Atomics.load(w, W.TAIL_WAITED) === T) native.futexWake(this.buf, W.TAIL, INT_MAX);
     return DONE;
   }
 
@@ -453,18 +452,12 @@ export class Ring {
   // ---- get ----
 
   /** Gets, blocking: the message, or a RingTimeout. timeout as for putSync. */
-  getSync(timeout: number): unknown {
+  getSync(timeout: number, label: string): unknown {
     const start = timeout > 0 ? performance.now() : 0;
-    if (!this.consumer.tryClaim()) {
-      const own = this.consumer.heldHere();
-      if (own && timeout !== 0) throw new Error('a get() of this queue is waiting in this thread (an await is pending); a blocking get here would wait for it forever');
-      const r = own ? TIMED_OUT : this.consumer.waitSync(timeout === 0 ? NOWAIT_LOCK_MS : remaining(timeout, start));
-      if (r === OWNER_DIED) this.#repairConsumer();
-      else if (r !== ACQUIRED) return new RingTimeout('lock');
-    }
+    if (!this.#lockSync(CONSUMER, timeout, start)) return new RingTimeout('lock');
     try {
       for (;;) {
-        const at = this.#tryGet();
+        const at = this.#tryGet(label);
         if (at === DONE) return this.#take();
         const left = remaining(timeout, start);
         if (left === 0) return new RingTimeout('data');
@@ -476,31 +469,24 @@ export class Ring {
   }
 
   /** One try without waiting, for get()'s fast path: true (the message in `value`, to be taken at once) or false. */
-  tryGetNow(): boolean {
+  tryGetNow(label: string): boolean {
     if (!this.consumer.tryClaim()) return false;
     try {
-      return this.#tryGet() === DONE;
+      return this.#tryGet(label) === DONE;
     } finally {
       this.consumer.release();
     }
   }
 
   /** Gets, waiting on waiter threads: the message, or a RingTimeout. */
-  async get(timeout: number, closedError: () => Error): Promise<unknown> {
+  async get(timeout: number, label: string, closedError: () => Error): Promise<unknown> {
     const start = timeout > 0 ? performance.now() : 0;
     let held = false;
     try {
-      if (this.consumer.tryClaim()) {
-        held = true;
-      } else {
-        const r = await this.#lockWait(this.consumer, remaining(timeout, start));
-        held = r === ACQUIRED || r === OWNER_DIED;
-        if (r === OWNER_DIED) this.#repairConsumer();
-        if (this.closed) throw closedError();
-        if (!held) return new RingTimeout('lock');
-      }
+      held = this.consumer.tryClaim() || (await this.#lockAsync(CONSUMER, remaining(timeout, start), closedError));
+      if (!held) return new RingTimeout('lock');
       for (;;) {
-        const at = this.#tryGet();
+        const at = this.#tryGet(label);
         if (at === DONE) return this.#take();
         const left = remaining(timeout, start);
         if (left === 0) return new RingTimeout('data');
@@ -512,8 +498,8 @@ export class Ring {
     }
   }
 
-  /** Under the consumer lock: takes the message at HEAD into `value` (DONE), or returns the word to wait on. */
-  #tryGet(): number {
+  /** Under the consumer lock: takes the message at HEAD into `value` (DONE), or returns the word to wait on. `label` names the get in errors. */
+  #tryGet(label: string): number {
     const w = this.w;
     const H = w[W.HEAD]!;
     const G = w[W.GET_COUNT]!;
@@ -542,7 +528,7 @@ export class Ring {
     const end = (start + 8 + ((len + 7) & ~7)) | 0;
     const distance = (end - H) >>> 0;
     if (len > this.maxInline || distance > ((this.#tailSeen - H) >>> 0) || (!(hdr & FLAG_FDS) && tag !== G)) {
-      throw new Error(`the queue's shared memory is corrupt (record at ${off}: header ${hdr}, tag ${tag}, expected message ${G}); it cannot be used any more`);
+      throw new Error(`${label}: the queue's shared memory is corrupt (record at ${off}: header ${hdr}, tag ${tag}, expected message ${G}); it cannot be used any more`);
     }
     let err: unknown;
     let value: unknown;
@@ -550,7 +536,7 @@ export class Ring {
     try {
       if (hdr & FLAG_FDS) {
         const fds = native.fdPeek(this.#fds!.rx, tag >>> 0);
-        if (fds === null) throw new Error(`the file descriptors of message ${G} are missing from the queue's fd channel; the message is dropped`);
+        if (fds === null) throw new Error(`${label}: the file descriptors of message ${G} are missing from the queue's fd channel; the message is dropped`);
         inc.fds = fds;
         inc.next = 0;
       }
@@ -582,7 +568,7 @@ export class Ring {
     this.#getLeft = (G + 1) | 0;
     // After the commit: a consumer killed before this line leaves the datagram to be dropped by tag.
     if (hdr & FLAG_FDS) native.fdDrop(this.#fds!.rx);
-    if (Atomics.load(w, W.HEAD_WAITERS) > 0) native.futexWake(this.buf, W.HEAD, INT_MAX);
+    if (Atomics.load(w, W.HEAD_WAITERS) > 0 && Atomics.load(w, W.HEAD_WAITED) === H) native.futexWake(this.buf, W.HEAD, INT_MAX);
     if (err !== undefined) throw err;
     this.value = value;
     return DONE;
@@ -594,7 +580,9 @@ export class Ring {
    */
   #view(at: number, len: number): Buffer {
     if (len > SMALL) return Buffer.from(this.buf, at, len);
-    this.bytes.copy(small, 0, at, at + len);
+    // By int32 words: `at` is 8-aligned and records are padded to 8, so the last word is ours too.
+    const w = this.w;
+    for (let k = 0, i = at >> 2, n = (len + 3) >> 2; k < n; k++) smallWords[k] = w[i + k]!;
     return (smallViews[len] ??= small.subarray(0, len));
   }
 
@@ -625,10 +613,8 @@ export class Ring {
     const start = timeout > 0 ? performance.now() : 0;
     for (;;) {
       const d = Atomics.load(this.w, W.TASKS_DONE);
-      if (((Atomics.load(this.w, W.PUT_COUNT) - d) | 0) <= 0) return true;
-      const left = remaining(timeout, start);
-      if (left === 0) return false;
-      const slice = left < 0 || left > JOIN_PROBE_MS ? JOIN_PROBE_MS : left;
+      const slice = this.#joinSlice(d, timeout, start);
+      if (typeof slice === 'boolean') return slice;
       if (native.waitWhile(this.buf, W.TASKS_DONE, d, slice, this.#spinUs) === TIMED_OUT && Atomics.load(this.w, W.TASKS_DONE) === d) this.#probeProducerSync();
     }
   }
@@ -637,14 +623,20 @@ export class Ring {
     const start = timeout > 0 ? performance.now() : 0;
     for (;;) {
       const d = Atomics.load(this.w, W.TASKS_DONE);
-      if (((Atomics.load(this.w, W.PUT_COUNT) - d) | 0) <= 0) return true;
-      const left = remaining(timeout, start);
-      if (left === 0) return false;
-      const slice = left < 0 || left > JOIN_PROBE_MS ? JOIN_PROBE_MS : left;
+      const slice = this.#joinSlice(d, timeout, start);
+      if (typeof slice === 'boolean') return slice;
       const r = await this.#waitWord(W.TASKS_DONE, d, slice);
       if (this.closed) throw closedError();
       if (r === TIMED_OUT && Atomics.load(this.w, W.TASKS_DONE) === d) await this.#probeProducer(closedError);
     }
+  }
+
+  /** With `d` tasks done: true when that is all of them, false when the time is up, else how long to wait (ms). */
+  #joinSlice(d: number, timeout: number, start: number): boolean | number {
+    if (((Atomics.load(this.w, W.PUT_COUNT) - d) | 0) <= 0) return true;
+    const left = remaining(timeout, start);
+    if (left === 0) return false;
+    return left < 0 || left > JOIN_PROBE_MS ? JOIN_PROBE_MS : left;
   }
 
   /**
@@ -652,76 +644,114 @@ export class Ring {
    * count may be one too high until someone takes the producer lock over, so take it.
    */
   #probeProducerSync(): void {
-    if (!this.producer.tryClaim()) {
-      if (this.producer.heldHere()) return;
-      const r = this.producer.waitSync(PROBE_LOCK_MS);
-      if (r === TIMED_OUT) return;
-      if (r === OWNER_DIED) this.#repairProducer();
-    }
-    this.producer.release();
+    if (this.producer.heldHere()) return;
+    if (this.#lockSync(PRODUCER, PROBE_LOCK_MS, performance.now())) this.producer.release();
   }
 
   async #probeProducer(closedError: () => Error): Promise<void> {
-    if (!this.producer.tryClaim()) {
-      if (this.producer.heldHere()) return;
-      const r = await this.#lockWait(this.producer, PROBE_LOCK_MS);
-      if (r === OWNER_DIED) this.#repairProducer();
-      if (r === ACQUIRED || r === OWNER_DIED) this.producer.release();
-      if (this.closed) throw closedError();
-      return;
+    if (this.producer.heldHere()) return;
+    if (this.producer.tryClaim() || (await this.#lockAsync(PRODUCER, PROBE_LOCK_MS, closedError))) this.producer.release();
+  }
+
+  // ---- the locks, and recovery after a holder died ----
+
+  /**
+   * Takes a side's lock, blocking: false if it stayed held (for timeout 0: NOWAIT_LOCK_MS, for a
+   * put or get in progress elsewhere to finish). Repairs what a dead holder left.
+   */
+  #lockSync(side: Side, timeout: number, start: number): boolean {
+    const word = side === PRODUCER ? this.producer : this.consumer;
+    if (word.tryClaim()) return true;
+    const own = word.heldHere();
+    if (own && timeout !== 0) {
+      const op = side === PRODUCER ? 'put' : 'get';
+      throw new Error(`a ${op}() of this queue is waiting in this thread (an await is pending); a blocking ${op} here would wait for it forever`);
     }
-    this.producer.release();
+    const r = own ? TIMED_OUT : word.waitSync(timeout === 0 ? NOWAIT_LOCK_MS : remaining(timeout, start));
+    if (r === OWNER_DIED) this.#repair(side);
+    return r === ACQUIRED || r === OWNER_DIED;
   }
 
-  // ---- recovery after a holder died ----
-
-  #repairProducer(): void {
-    repairCursor(this.w, W.TAIL, W.PUT_COUNT, W.P_JSEQ, W.P_JEND);
-    // Only the producer lock's holder waits on HEAD: waiters counted now died with the holder.
-    Atomics.store(this.w, W.HEAD_WAITERS, 0);
-    this.#tailLeft = -1;
-    this.#putLeft = -1;
-  }
-
-  #repairConsumer(): void {
-    repairCursor(this.w, W.HEAD, W.GET_COUNT, W.C_JSEQ, W.C_JEND);
-    Atomics.store(this.w, W.TAIL_WAITERS, 0);
-    this.#headLeft = -1;
-    this.#getLeft = -1;
-  }
-
-  // ---- async waits ----
-
-  /** A contended lock acquire on a waiter thread, cancelled by close(): a native result code. */
-  async #lockWait(word: LockWord, timeout: number): Promise<number> {
+  /** The contended part of taking a side's lock, on a waiter thread (cancelled by close()). */
+  async #lockAsync(side: Side, timeout: number, closedError: () => Error): Promise<boolean> {
+    const word = side === PRODUCER ? this.producer : this.consumer;
     let id = 0;
     const r = await word.wait(timeout, (i) => {
       id = i;
       this.#pending.add(i);
     });
     this.#pending.delete(id);
-    return r;
+    const held = r === ACQUIRED || r === OWNER_DIED;
+    if (r === OWNER_DIED) this.#repair(side);
+    if (this.closed) {
+      if (held) word.release();
+      throw closedError();
+    }
+    return held;
   }
+
+  #repair(side: Side): void {
+    const w = this.w;
+    if (side === PRODUCER) {
+      repairCursor(w, W.TAIL, W.PUT_COUNT, W.P_JSEQ, W.P_JEND);
+      // Only the producer lock's holder waits on HEAD: waiters counted now died with the holder.
+      Atomics.store(w, W.HEAD_WAITERS, 0);
+      this.#tailLeft = -1;
+      this.#putLeft = -1;
+    } else {
+      repairCursor(w, W.HEAD, W.GET_COUNT, W.C_JSEQ, W.C_JEND);
+      Atomics.store(w, W.TAIL_WAITERS, 0);
+      this.#headLeft = -1;
+      this.#getLeft = -1;
+    }
+  }
+
+  // ---- async waits ----
 
   /** Waits, blocking, while word `index` holds `value` (spinning first): 0 changed, 2 timed out. */
   #waitSync(index: number, value: number, timeout: number): number {
+    // Said before the wait counts us (seq_cst): a waker that sees us counted sees this too.
+    this.#sayWaited(index, value);
     const t = performance.now();
     const r = native.waitWhile(this.buf, index, value, timeout, this.#spinUs);
     this.#adaptSpin(performance.now() - t);
     return r;
   }
 
-  /** Waits on a waiter thread while word `index` holds `value`: 0 changed, 2 timed out, 3 cancelled. */
-  #waitWord(index: number, value: number, timeout: number): Promise<number> {
+  /**
+   * Waits while word `index` holds `value`, never blocking the event loop: 0 changed, 2 timed
+   * out, 3 cancelled. First a spin on the loop (each turn runs timers and I/O; an item that comes
+   * within it skips the hand-off to a waiter thread and back), then a wait on a waiter thread.
+   */
+  async #waitWord(index: number, value: number, timeout: number): Promise<number> {
     const t = performance.now();
+    const w = this.w;
+    if (this.#spinUs > 0 && timeout !== 0) {
+      const until = t + (timeout < 0 ? this.#spinUs / 1000 : Math.min(timeout, this.#spinUs / 1000));
+      while (Atomics.load(w, index) === value && performance.now() < until) {
+        await immediate();
+        if (this.closed) return CANCELLED;
+      }
+      if (Atomics.load(w, index) !== value) {
+        this.#adaptSpin(performance.now() - t);
+        return ACQUIRED;
+      }
+    }
+    this.#sayWaited(index, value);
+    const left = timeout < 0 ? -1 : Math.max(0, timeout - (performance.now() - t));
     return new Promise<number>((resolve) => {
-      const id = native.waitAsync(2, this.buf, index, value, 0, 0, timeout, this.#spinUs, (r) => {
+      const id = native.waitAsync(2, this.buf, index, value, 0, 0, left, 0, (r) => {
         this.#pending.delete(id);
         this.#adaptSpin(performance.now() - t);
         resolve(r);
       });
       this.#pending.add(id);
     });
+  }
+
+  #sayWaited(index: number, value: number): void {
+    if (index === W.TAIL) Atomics.store(this.w, W.TAIL_WAITED, value);
+    else if (index === W.HEAD) Atomics.store(this.w, W.HEAD_WAITED, value);
   }
 
   /**
@@ -736,12 +766,16 @@ export class Ring {
 }
 
 const JOIN_PROBE_MS = 1000;
+const PRODUCER = 0;
+const CONSUMER = 1;
+type Side = typeof PRODUCER | typeof CONSUMER;
 /** Spilled messages up to this size are read into one buffer kept for the next (see unspill). */
 const KEEP_SPILL_BUFFER = 16 << 20;
 let spillBuffer = Buffer.alloc(0);
 /** Messages up to this many bytes are decoded from a copy in `small` (see #view). */
 const SMALL = 256;
 const small = Buffer.allocUnsafeSlow(SMALL);
+const smallWords = new Int32Array(small.buffer, small.byteOffset, SMALL >> 2);
 const smallViews: (Buffer | undefined)[] = [];
 const PROBE_LOCK_MS = 250;
 
@@ -757,6 +791,21 @@ export function repairCursor(w: Int32Array, pos: number, count: number, jseq: nu
   if (((c - w[jseq]!) | 0) === 1 && w[jend] !== w[pos]) Atomics.store(w, count, (c - 1) | 0);
   Atomics.store(w, jseq, (w[count]! - 1) | 0);
   Atomics.store(w, jend, w[pos]!);
+}
+
+/** fdSend, with its errors said in terms of the item being put. */
+function sendFds(label: string, sock: number, tag: number, fds: number[], timeout: number): boolean {
+  try {
+    return native.fdSend(sock, tag >>> 0, fds, timeout);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EBADF'
+      ? 'a handle in the item was closed before the put could send it'
+      : code === 'ETOOMANYREFS' || code === 'EMFILE' || code === 'ENFILE'
+        ? 'more file descriptors wait in the queue than this process may have open (RLIMIT_NOFILE); get() items first, or raise the limit'
+        : (e as Error).message;
+    throw Object.assign(new Error(`${label}: the queue cannot take this item's file descriptors: ${why}`, { cause: e }), { code });
+  }
 }
 
 /** A memfd holding `bytes`: how a message too large for the ring travels. */

@@ -27,18 +27,22 @@ export type QueueWaitOptions = AcquireOptions;
 const kAdopt = Symbol('adopt');
 const kCore = Symbol('multiproc.queue');
 type PutMethod = 'put' | 'putSync' | 'putNowait';
+type GetMethod = 'get' | 'getSync' | 'getNowait';
 
 /** One queue object's hold on its ring, and its name for messages. */
 class Core {
   ring: Ring | null;
-  /** `Class.method` for codec messages, made once: a put must not build strings. */
-  readonly labels: Record<PutMethod, string>;
+  /** `Class.method` for messages (the codec's and the ring's), made once: a put must not build strings. */
+  readonly labels: Record<PutMethod | GetMethod, string>;
   constructor(
     readonly name: string,
     ring: Ring,
   ) {
     this.ring = ring;
-    this.labels = { put: `${name}.put`, putSync: `${name}.putSync`, putNowait: `${name}.putNowait` };
+    this.labels = {
+      put: `${name}.put`, putSync: `${name}.putSync`, putNowait: `${name}.putNowait`,
+      get: `${name}.get`, getSync: `${name}.getSync`, getNowait: `${name}.getNowait`,
+    };
   }
 
   open(method: string): Ring {
@@ -62,6 +66,7 @@ class Core {
 function makeRing(name: string, options: QueueOptions | undefined, bounded: boolean): Ring {
   if (options !== undefined && (options === null || typeof options !== 'object')) throw new TypeError(`${name}: expected options like { maxsize, capacityBytes }, got ${options === null ? 'null' : typeof options}`);
   let maxsize = 0;
+  if (!bounded && (options as QueueOptions | undefined)?.maxsize !== undefined) throw new TypeError(`${name}: maxsize is not an option of a ${name}, which has no limit by count; use a Queue for one`);
   if (bounded && options?.maxsize !== undefined) {
     maxsize = options.maxsize;
     if (!Number.isInteger(maxsize) || maxsize > 0x7fffffff) throw new TypeError(`${name}: maxsize must be an integer (0 or less: no limit), got ${String(maxsize)}`);
@@ -103,23 +108,23 @@ function putImpl(q: Core, method: PutMethod, obj: unknown, options: QueueWaitOpt
   }
 }
 
-function getSyncImpl(q: Core, method: string, timeout: number): unknown {
-  const r = q.open(method).getSync(timeout);
+function getSyncImpl(q: Core, method: GetMethod, timeout: number): unknown {
+  const r = q.open(method).getSync(timeout, q.labels[method]);
   if (r instanceof RingTimeout) throw emptyError(q, method, timeout);
   return r;
 }
 
-function getImpl(q: Core, method: string, options: QueueWaitOptions | undefined): Promise<unknown> {
+function getImpl(q: Core, method: GetMethod, options: QueueWaitOptions | undefined): Promise<unknown> {
   try {
     const ring = q.open(method);
     const timeout = timeoutOf(`${q.name}.${method}()`, options);
     if (timeout === 0) return Promise.resolve(getSyncImpl(q, method, 0));
-    if (ring.tryGetNow()) {
+    if (ring.tryGetNow(q.labels[method])) {
       const v = ring.value;
       ring.value = undefined;
       return Promise.resolve(v);
     }
-    return ring.get(timeout, () => q.closedError(method)).then((r) => {
+    return ring.get(timeout, q.labels[method], () => q.closedError(method)).then((r) => {
       if (r instanceof RingTimeout) throw emptyError(q, method, timeout);
       return r;
     });
@@ -148,22 +153,47 @@ function emptyError(q: Core, method: string, timeout: number): Empty {
 
 // ---- the classes ----
 
+/** What the three classes share: their hold on the ring, empty() and close(). */
+abstract class QueueBase {
+  /** @internal */
+  readonly [kCore]: Core;
+
+  constructor(a: QueueOptions | typeof kAdopt | undefined, ring: Ring | undefined, bounded: boolean) {
+    const name = new.target.name;
+    this[kCore] = new Core(name, a === kAdopt ? ring! : makeRing(name, a, bounded));
+  }
+
+  /** True when the queue holds no item now. */
+  empty(): boolean {
+    return this[kCore].open('empty').empty();
+  }
+
+  /**
+   * This process is done with the queue (Python's `close()`): its fds are closed, waits of this
+   * object in flight reject, and every later call on it throws. Other processes' queues, and the
+   * items in the queue, are not affected. Idempotent.
+   */
+  close(): void {
+    this[kCore].close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
 /**
  * A FIFO queue for any number of producers and consumers in any processes (Python's
  * `multiprocessing.Queue`). Items are structured clones; handles (Connections, locks, queues…)
  * inside them travel too. Order is kept per producer; no item is lost, duplicated or torn, also
  * when a process is killed in the middle of a put or get.
  */
-export class Queue<T = unknown> {
-  /** @internal */
-  readonly [kCore]: Core;
-
+export class Queue<T = unknown> extends QueueBase {
   constructor(options?: QueueOptions);
   /** @internal */
   constructor(adopt: typeof kAdopt, ring: Ring);
   constructor(a?: QueueOptions | typeof kAdopt, ring?: Ring) {
-    const name = new.target.name;
-    this[kCore] = new Core(name, a === kAdopt ? ring! : makeRing(name, a, true));
+    super(a, ring, true);
   }
 
   /** Most items the queue holds (0: no limit by count). */
@@ -213,29 +243,12 @@ export class Queue<T = unknown> {
     return this[kCore].open('qsize').qsize();
   }
 
-  empty(): boolean {
-    return this[kCore].open('empty').empty();
-  }
-
   /** True when the queue holds `maxsize` items. */
   full(): boolean {
     return this[kCore].open('full').full();
   }
 
-  /**
-   * This process is done with the queue (Python's `close()`): its fds are closed, waits of this
-   * object in flight reject, and every later call on it throws. Other processes' queues, and the
-   * items in the queue, are not affected. Idempotent.
-   */
-  close(): void {
-    this[kCore].close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  toString(): string {
+  override toString(): string {
     const { ring, name } = this[kCore];
     return ring ? `<${name}(maxsize=${ring.maxsize}, capacityBytes=${ring.cap}, qsize=${ring.qsize()})>` : `<${name}(closed)>`;
   }
@@ -267,16 +280,12 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
  * The plain queue (Python's `multiprocessing.SimpleQueue`): put, get, empty and close, no limit
  * by count. The same ring as Queue underneath.
  */
-export class SimpleQueue<T = unknown> {
-  /** @internal */
-  readonly [kCore]: Core;
-
+export class SimpleQueue<T = unknown> extends QueueBase {
   constructor(options?: SimpleQueueOptions);
   /** @internal */
   constructor(adopt: typeof kAdopt, ring: Ring);
   constructor(a?: SimpleQueueOptions | typeof kAdopt, ring?: Ring) {
-    const name = new.target.name;
-    this[kCore] = new Core(name, a === kAdopt ? ring! : makeRing(name, a, false));
+    super(a, ring, false);
   }
 
   /** Puts `obj`, waiting for room in the ring if it is full. */
@@ -297,19 +306,7 @@ export class SimpleQueue<T = unknown> {
     return getSyncImpl(this[kCore], 'getSync', -1) as T;
   }
 
-  empty(): boolean {
-    return this[kCore].open('empty').empty();
-  }
-
-  close(): void {
-    this[kCore].close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  toString(): string {
+  override toString(): string {
     const { ring, name } = this[kCore];
     return ring ? `<${name}(capacityBytes=${ring.cap})>` : `<${name}(closed)>`;
   }

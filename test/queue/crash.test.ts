@@ -6,64 +6,84 @@ import { runNodeOk } from '../helpers/child.js';
 const dist = (m: string) => JSON.stringify(new URL(`../../dist/${m}`, import.meta.url).href);
 const PATHS = `{ queues: ${dist('queues.js')}, ring: ${dist('queue-ring.js')}, codec: ${dist('codec.js')}, native: ${dist('native.js')} }`;
 
+/**
+ * A snippet: for each step 0..4, a child takes one side's lock, does `prepare` (which sets `seq`,
+ * the count before, and `end`, the new position), makes the first `step` stores of the commit
+ * (journal seq, journal end, count, position) and SIGKILLs itself; then `after` runs here and
+ * fills `got`.
+ */
+function commitWindows(o: { side: 'producer' | 'consumer'; cursor: string[]; before?: string; prepare: string; after: string }): string {
+  const [jseq, jend, count, pos] = o.cursor;
+  return `
+    import { Queue, Process, Pipe } from LIB;
+    const paths = ${PATHS};
+    const q = new Queue({ capacityBytes: 4096 });
+    const results = {};
+    for (const step of [0, 1, 2, 3, 4]) {
+      ${o.before ?? ''}
+      const p = new Process({
+        target: async (q, step, paths) => {
+          const { ringOf } = await import(paths.queues);
+          const { W, HEADER_BYTES, FLAG_FDS, LEN_MASK } = await import(paths.ring);
+          const r = ringOf(q), w = r.w;
+          if (!r.${o.side}.tryClaim()) throw new Error('${o.side} lock busy');
+          ${o.prepare}
+          if (step >= 1) Atomics.store(w, W.${jseq}, seq);
+          if (step >= 2) Atomics.store(w, W.${jend}, end);
+          if (step >= 3) Atomics.store(w, W.${count}, seq + 1);
+          if (step >= 4) Atomics.store(w, W.${pos}, end);
+          process.kill(process.pid, 'SIGKILL');
+        },
+        args: [q, step, paths],
+      });
+      p.start();
+      await p.join();
+      const qsizeAfterDeath = q.qsize();
+      const got = [];
+      ${o.after}
+      results[step] = { code: p.exitCode, qsizeAfterDeath, got, qsize: q.qsize() };
+    }
+    console.log(JSON.stringify(results));
+  `;
+}
+
 describe('a producer or consumer dies at each step of its commit', () => {
   it('producer: killed after writing, after each journal store, after the commit (with fds sent)', async () => {
-    const out = await runNodeOk(`
-      import { Queue, Process, Pipe } from LIB;
-      const paths = ${PATHS};
-      const q = new Queue({ capacityBytes: 4096 });
-      const results = {};
-      for (const step of [0, 1, 2, 3, 4]) {
-        const p = new Process({
-          target: async (q, step, paths) => {
-            const { ringOf } = await import(paths.queues);
-            const { W, HEADER_BYTES, FLAG_FDS } = await import(paths.ring);
-            const { encode } = await import(paths.codec);
-            const { native } = await import(paths.native);
-            const { Pipe } = await import('multiproc');
-            const r = ringOf(q), w = r.w;
-            if (!r.producer.tryClaim()) throw new Error('producer lock busy');
-            const [a, b] = Pipe();
-            b.send('ghost says hi');
-            const fds = [];
-            const bytes = encode({ ghost: a }, 'test', fds);
-            const T = w[W.TAIL], N = w[W.PUT_COUNT];
-            const tag = w[W.FD_TAG] + 1;
-            Atomics.store(w, W.FD_TAG, tag);
-            native.fdSend(r.fds.tx, tag, fds, -1);
-            let off = T & r.mask, start = T;
-            const need = 8 + ((bytes.length + 7) & ~7);
-            if (need > r.cap - off) { w[(HEADER_BYTES + off) >> 2] = -1; start = (T + r.cap - off) | 0; off = 0; }
-            new Uint8Array(r.buf).set(bytes, HEADER_BYTES + off + 8);
-            w[(HEADER_BYTES + off) >> 2] = bytes.length | FLAG_FDS;
-            w[((HEADER_BYTES + off) >> 2) + 1] = tag;
-            const end = (start + need) | 0;
-            if (step >= 1) Atomics.store(w, W.P_JSEQ, N);
-            if (step >= 2) Atomics.store(w, W.P_JEND, end);
-            if (step >= 3) Atomics.store(w, W.PUT_COUNT, N + 1);
-            if (step >= 4) Atomics.store(w, W.TAIL, end);
-            process.kill(process.pid, 'SIGKILL');
-          },
-          args: [q, step, paths],
-        });
-        p.start();
-        await p.join();
-        const qsizeAfterDeath = q.qsize();
+    const out = await runNodeOk(commitWindows({
+      side: 'producer',
+      cursor: ['P_JSEQ', 'P_JEND', 'PUT_COUNT', 'TAIL'],
+      // A whole record carrying a Connection, its fds sent: all a put does before its commit.
+      prepare: `
+        const { encode } = await import(paths.codec);
+        const { native } = await import(paths.native);
+        const { Pipe } = await import('multiproc');
+        const [a, b] = Pipe();
+        b.send('ghost says hi');
+        const fds = [];
+        const bytes = encode({ ghost: a }, 'test', fds);
+        const T = w[W.TAIL], seq = w[W.PUT_COUNT];
+        const tag = w[W.FD_TAG] + 1;
+        Atomics.store(w, W.FD_TAG, tag);
+        native.fdSend(r.fds.tx, tag, fds, -1);
+        let off = T & r.mask, start = T;
+        const need = 8 + ((bytes.length + 7) & ~7);
+        if (need > r.cap - off) { w[(HEADER_BYTES + off) >> 2] = -1; start = (T + r.cap - off) | 0; off = 0; }
+        new Uint8Array(r.buf).set(bytes, HEADER_BYTES + off + 8);
+        w[(HEADER_BYTES + off) >> 2] = bytes.length | FLAG_FDS;
+        w[((HEADER_BYTES + off) >> 2) + 1] = tag;
+        const end = (start + need) | 0;`,
+      after: `
         const [c, d] = Pipe();
         d.send('after says hi');
         q.putSync({ after: c });
         c.close(); d.close();
-        const got = [];
         while (!q.empty()) {
           const m = q.getSync();
           const conn = m.ghost ?? m.after;
           got.push(conn.recvSync());
           conn.close();
-        }
-        results[step] = { code: p.exitCode, qsizeAfterDeath, got, qsize: q.qsize() };
-      }
-      console.log(JSON.stringify(results));
-    `);
+        }`,
+    }));
     const r = JSON.parse(out);
     for (const step of [0, 1, 2]) expect(r[step]).toEqual({ code: -9, qsizeAfterDeath: 0, got: ['after says hi'], qsize: 0 });
     // Killed between the count and the commit: the count shows the ghost until the next put repairs it.
@@ -72,47 +92,24 @@ describe('a producer or consumer dies at each step of its commit', () => {
   });
 
   it('consumer: killed after reading, after each journal store, after the commit (before dropping the fds)', async () => {
-    const out = await runNodeOk(`
-      import { Queue, Process, Pipe } from LIB;
-      const paths = ${PATHS};
-      const q = new Queue({ capacityBytes: 4096 });
-      const results = {};
-      const item = (text) => { const [a, b] = Pipe(); b.send(text); q.putSync({ conn: a }); a.close(); b.close(); };
-      for (const step of [0, 1, 2, 3, 4]) {
-        item('m1');
-        item('m2');
-        const p = new Process({
-          target: async (q, step, paths) => {
-            const { ringOf } = await import(paths.queues);
-            const { W, HEADER_BYTES, LEN_MASK } = await import(paths.ring);
-            const r = ringOf(q), w = r.w;
-            if (!r.consumer.tryClaim()) throw new Error('consumer lock busy');
-            const H = w[W.HEAD], G = w[W.GET_COUNT];
-            let off = H & r.mask, start = H;
-            if (w[(HEADER_BYTES + off) >> 2] === -1) { start = (H + r.cap - off) | 0; off = 0; }
-            const len = w[(HEADER_BYTES + off) >> 2] & LEN_MASK;
-            const end = (start + 8 + ((len + 7) & ~7)) | 0;
-            if (step >= 1) Atomics.store(w, W.C_JSEQ, G);
-            if (step >= 2) Atomics.store(w, W.C_JEND, end);
-            if (step >= 3) Atomics.store(w, W.GET_COUNT, G + 1);
-            if (step >= 4) Atomics.store(w, W.HEAD, end);
-            process.kill(process.pid, 'SIGKILL');
-          },
-          args: [q, step, paths],
-        });
-        p.start();
-        await p.join();
-        const qsizeAfterDeath = q.qsize();
-        const got = [];
+    const out = await runNodeOk(commitWindows({
+      side: 'consumer',
+      cursor: ['C_JSEQ', 'C_JEND', 'GET_COUNT', 'HEAD'],
+      before: `
+        for (const text of ['m1', 'm2']) { const [a, b] = Pipe(); b.send(text); q.putSync({ conn: a }); a.close(); b.close(); }`,
+      prepare: `
+        const H = w[W.HEAD], seq = w[W.GET_COUNT];
+        let off = H & r.mask, start = H;
+        if (w[(HEADER_BYTES + off) >> 2] === -1) { start = (H + r.cap - off) | 0; off = 0; }
+        const len = w[(HEADER_BYTES + off) >> 2] & LEN_MASK;
+        const end = (start + 8 + ((len + 7) & ~7)) | 0;`,
+      after: `
         while (!q.empty()) {
           const { conn } = q.getSync();
           got.push(conn.recvSync());
           conn.close();
-        }
-        results[step] = { code: p.exitCode, qsizeAfterDeath, got, qsize: q.qsize() };
-      }
-      console.log(JSON.stringify(results));
-    `);
+        }`,
+    }));
     const r = JSON.parse(out);
     for (const step of [0, 1, 2]) expect(r[step]).toEqual({ code: -9, qsizeAfterDeath: 2, got: ['m1', 'm2'], qsize: 0 });
     expect(r[3]).toEqual({ code: -9, qsizeAfterDeath: 1, got: ['m1', 'm2'], qsize: 0 });

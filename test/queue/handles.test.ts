@@ -112,7 +112,24 @@ describe('Queues that travel', () => {
     expect(JSON.parse(out)).toEqual({ viaCopy: 'through the copy', ok: true, n: 240, fds: 0 });
   });
 
-  it('a closed Queue cannot be sent; one without a multiproc import fails clearly', async () => {
+  it('an item whose handle lost its fd fails its put with a message naming it; the queue goes on', async () => {
+    const out = await runNodeOk(`
+      import { Queue, Pipe } from LIB;
+      import { native } from ${JSON.stringify(new URL('../../dist/native.js', import.meta.url).href)};
+      const q = new Queue();
+      const [a, b] = Pipe();
+      native.closeFd(a.fileno()); // the fd goes away under the Connection
+      let err;
+      try { q.putSync({ a }); } catch (e) { err = e.message; }
+      q.putSync('after');
+      console.log(JSON.stringify({ err, next: q.getSync(), qsize: q.qsize() }));
+    `);
+    const r = JSON.parse(out);
+    expect(r.err).toBe("Queue.putSync: the queue cannot take this item's file descriptors: a handle in the item was closed before the put could send it");
+    expect(r).toMatchObject({ next: 'after', qsize: 0 });
+  });
+
+  it('a closed Queue cannot be sent, and says so', async () => {
     const out = await runNodeOk(`
       import { Queue, Pipe } from LIB;
       const q = new Queue();

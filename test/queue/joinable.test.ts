@@ -90,5 +90,6 @@ describe('SimpleQueue', () => {
     q.close();
     expect(() => q.putSync(1)).toThrow('SimpleQueue.putSync(): the queue is closed');
     expect(() => q.empty()).toThrow(/SimpleQueue\.empty\(\): the queue is closed/);
+    expect(() => new SimpleQueue({ maxsize: 3 } as never)).toThrow('SimpleQueue: maxsize is not an option of a SimpleQueue, which has no limit by count; use a Queue for one');
   });
 });

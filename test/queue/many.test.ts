@@ -60,4 +60,38 @@ describe('Queue across processes', () => {
     expect(r.left).toBe(0);
     expect(r.empty).toBe(true);
   });
+
+  it('wake-ups are never lost: 100,000 items through a tiny ring, parking at once (spinMs 0), each side slow in turn', async () => {
+    const out = await runNodeOk(`
+      import { Queue, Process } from LIB;
+      const N = 100000;
+      for (const [sync, spinMs] of [[true, 0], [false, 0], [true, 0.05]]) {
+        const q = new Queue({ capacityBytes: 1024, spinMs });
+        const p = new Process({
+          target: async (q, n, sync) => {
+            // Slow now and then, so that the producer finds the ring full and parks.
+            for (let i = 0; i < n; i++) {
+              const x = sync ? q.getSync() : await q.get();
+              if (x !== i) throw new Error('got ' + x + ' for ' + i);
+              if (i % 5000 === 0) await new Promise((r) => setTimeout(r, 5));
+            }
+          },
+          args: [q, N, sync],
+        });
+        p.start();
+        const t = performance.now();
+        for (let i = 0; i < N; i++) {
+          // Slow now and then, so that the consumer finds the ring empty and parks.
+          if (i % 7000 === 0) await new Promise((r) => setTimeout(r, 5));
+          if (sync) q.putSync(i); else await q.put(i);
+        }
+        await p.join();
+        console.log(JSON.stringify({ sync, spinMs, code: p.exitCode, ms: performance.now() - t }));
+      }
+    `);
+    const runs = out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0]);
+    // A lost wake-up would hang (the test's timeout); a slow one would show here.
+    for (const r of runs) expect(r.ms).toBeLessThan(45000);
+  });
 });
