@@ -11,7 +11,7 @@ export { wait } from './wait.js';
 export {
   Manager, BaseManager, SyncManager, BaseProxy, ManagerServer,
   DictProxy, ListProxy, NamespaceProxy, QueueProxy, JoinableQueueProxy, AcquirerProxy, LockProxy,
-  SemaphoreProxy, ConditionProxy, EventProxy, BarrierProxy, ValueProxy, ArrayProxy,
+  SemaphoreProxy, ConditionProxy, EventProxy, BarrierProxy, ValueProxy, ArrayProxy, PoolProxy,
 } from './managers.js';
 export type { BaseManagerOptions, RegisterOptions, Token } from './managers.js';
 export {

@@ -78,6 +78,22 @@ function sendable(v: unknown): unknown {
   return v;
 }
 
+/**
+ * Ends what a referent owns once no proxy holds it (or the server stops): its
+ * `[Symbol.asyncDispose]` or `[Symbol.dispose]`, if it has one (a manager Pool terminates).
+ */
+function disposeReferent(obj: unknown): Promise<void> {
+  try {
+    if ((typeof obj !== 'object' && typeof obj !== 'function') || obj === null) return Promise.resolve();
+    const o = obj as { [Symbol.asyncDispose]?: () => unknown; [Symbol.dispose]?: () => unknown };
+    const d = o[Symbol.asyncDispose] ?? o[Symbol.dispose];
+    if (typeof d !== 'function') return Promise.resolve();
+    return Promise.resolve(d.call(o)).then(() => {}, () => {});
+  } catch {
+    return Promise.resolve();
+  }
+}
+
 function isClass(fn: Function): boolean {
   return /^class\b/.test(Function.prototype.toString.call(fn));
 }
@@ -121,13 +137,18 @@ export class ManagerServer {
     return this.#finished;
   }
 
-  /** Stops serving: closes the listener and every client connection. Idempotent. */
+  /**
+   * Stops serving: closes the listener and every client connection, and disposes of the objects
+   * (a Pool's workers end); serveForever() resolves once they are. Idempotent.
+   */
   shutdown(): void {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#listener.close();
     for (const c of this.#clients) c.conn.close();
-    this.#done();
+    const disposing = [...this.#objects.values()].map((e) => disposeReferent(e.obj));
+    this.#objects.clear();
+    void Promise.all(disposing).then(() => this.#done());
   }
 
   /** @internal How many objects the server holds (Python's `_number_of_objects`). */
@@ -272,7 +293,10 @@ export class ManagerServer {
     const e = this.#objects.get(id);
     if (!e) return;
     e.refs -= n;
-    if (e.refs <= 0) this.#objects.delete(id);
+    if (e.refs <= 0) {
+      this.#objects.delete(id);
+      void disposeReferent(e.obj);
+    }
   }
 
   /** A client went away: its references go, its waits end; proxies it had sent on keep theirs a while. */

@@ -20,9 +20,11 @@ import {
   SharedValue,
 } from './manager-objects.js';
 import { loadTarget } from './target.js';
+import { POOL_EXPOSED, PoolProxy, SharedPool, type ManagerPoolConfig } from './manager-pool.js';
 
 export { BaseProxy } from './manager-client.js';
 export * from './manager-proxies.js';
+export { PoolProxy } from './manager-pool.js';
 import {
   AcquirerProxy, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy,
   ListProxy, LockProxy, NamespaceProxy, QueueProxy, SemaphoreProxy, ValueProxy,
@@ -343,6 +345,7 @@ const SYNC_TYPES: [string, ServedType['create'], ProxyClass, string[]][] = [
   }, BarrierProxy, ['wait', 'reset', 'abort', 'parties', 'nWaiting', 'broken']],
   ['Value', (typecode: string, value: unknown) => new SharedValue(typecode, value), ValueProxy, ['get', 'set']],
   ['Array', (typecode: string, init: number | Iterable<number | bigint>) => new SharedArrayObject(typecode, init), ArrayProxy, ['len', 'get', 'set', 'toArray']],
+  ['Pool', (processes: number | null, cfg: ManagerPoolConfig) => SharedPool.create(processes, cfg), PoolProxy, POOL_EXPOSED],
 ];
 
 for (const [typeid, create] of SYNC_TYPES) builtinTypes.set(typeid, { create });
@@ -376,6 +379,25 @@ export class SyncManager extends BaseManager {
   Value<T = any>(typecode: string, value: T): Promise<ValueProxy<T>> { return this._create('Value', [typecode, value]); }
   Array<T extends number | bigint = number>(typecode: string, init: number | Iterable<T>): Promise<ArrayProxy<T>> {
     return this._create('Array', [typecode, typeof init === 'number' ? init : [...init]]);
+  }
+  /**
+   * A Pool of `processes` workers (default: the manager machine's CPU count) held by the manager
+   * process; its proxy can be passed to other processes. Targets and initializer are Targets (a
+   * self-contained function or { module, name }). Terminated when the last proxy is dropped or
+   * the manager shuts down.
+   */
+  Pool(processes?: number | null, opts: { initializer?: Target | null; initargs?: unknown[]; maxtasksperchild?: number | null } = {}): Promise<PoolProxy> {
+    let cfg: ManagerPoolConfig;
+    try {
+      if (!opts || typeof opts !== 'object') throw new TypeError(`SyncManager.Pool: expected options { initializer?, initargs?, maxtasksperchild? }, got ${opts === null ? 'null' : typeof opts}`);
+      cfg = {
+        initializer: opts.initializer ? describeTarget(opts.initializer, 'SyncManager.Pool(initializer)') : null,
+        initargs: opts.initargs ?? [], maxtasksperchild: opts.maxtasksperchild ?? null, entry: entryUrl(),
+      };
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this._create('Pool', [processes ?? null, cfg]);
   }
 }
 

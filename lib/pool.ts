@@ -64,6 +64,8 @@ export interface PoolOptions {
   initargs?: unknown[];
   /** A worker exits after this many tasks and is replaced (default: never). */
   maxtasksperchild?: number | null;
+  /** @internal */
+  [kPoolEntry]?: string;
 }
 
 export interface ApplyOptions<R> {
@@ -624,6 +626,13 @@ class Slot {
 const kLauncher = Symbol('multiproc.poolLauncher');
 
 /**
+ * @internal Option key: the module URL the workers resolve function targets' imports (and bare
+ * package names) from, instead of this process's entry. A manager's Pool lives in the manager
+ * process but runs the targets of the process that made it (lib/manager-pool.ts).
+ */
+export const kPoolEntry: unique symbol = Symbol('multiproc.poolEntry');
+
+/**
  * Python's multiprocessing.Pool: tasks run in `processes` worker processes. Tasks are targets (a
  * self-contained function, sent to each worker once, or `{ module, name }`); their arguments and
  * results travel as messages do, handles included.
@@ -673,7 +682,7 @@ export class Pool {
     if (!Array.isArray(initargs)) throw new TypeError(`${what}: initargs must be an array, got ${typeof initargs}`);
     const init = {
       initializer: initializer === undefined || initializer === null ? null : describeTarget(initializer, `${what}: initializer`),
-      initargs, maxtasks: maxtasksperchild ?? 0, entry: entryUrl(),
+      initargs, maxtasks: maxtasksperchild ?? 0, entry: options[kPoolEntry] ?? entryUrl(),
     };
     try {
       encode(init, `${what}: cannot send initargs`, []); // fails here, naming the argument, rather than in every worker
