@@ -2,15 +2,15 @@
 // header and a byte ring of variable-length encoded messages; a put and a get each commit with one store.
 //
 // Layout (int32 word indices; each group on its own 64-byte line, so that a producer and a
-// consumer on two CPUs do not pass one line back and forth):
+// consumer on two CPUs pass as few lines back and forth as they can):
 //   [0] magic  [1] capacity in bytes (a power of two)  [2] maxsize (0: none)
 //   [16..19] producer lock (a robust LockWord of LOCK_WORDS words: owner tid, token, parked, waking)
-//   [32] TAIL  [33] its parked waiters  [34] PUT_COUNT  [35] P_JSEQ  [36] P_JEND  [37] FD_TAG
-//   [38] the HEAD value a producer waits on
-//   [48..51] consumer lock
-//   [64] HEAD  [65] its parked waiters  [66] GET_COUNT  [67] C_JSEQ  [68] C_JEND
-//   [69] the TAIL value a consumer waits on
-//   [80] TASKS_DONE (JoinableQueue)  [81] its parked waiters
+//   [32] TAIL  [33] its parked waiters: the line a waiting consumer spins on, written once a put
+//   [48] PUT_COUNT  [49] P_JSEQ  [50] P_JEND  [51] FD_TAG  [52] the HEAD value a producer waits on
+//   [64..67] consumer lock
+//   [80] HEAD  [81] its parked waiters: the line a waiting producer spins on, written once a get
+//   [96] GET_COUNT  [97] C_JSEQ  [98] C_JEND  [99] the TAIL value a consumer waits on
+//   [112] TASKS_DONE (JoinableQueue)  [113] its parked waiters
 // Only the holder of the consumer lock waits on TAIL, only the producer lock's on HEAD, and it
 // says which value it waits on (in its own line: the other side reads it only when it sees a
 // parked waiter): only the commit that moves the word off that value wakes it, so while a woken
@@ -41,13 +41,15 @@ export const MAGIC = 0x31515251; // "QRQ1"
 export const W = {
   MAGIC: 0, CAP: 1, MAXSIZE: 2,
   P_LOCK: 16,
-  TAIL: 32, TAIL_WAITERS: 33, PUT_COUNT: 34, P_JSEQ: 35, P_JEND: 36, FD_TAG: 37, HEAD_WAITED: 38,
-  C_LOCK: 48,
-  HEAD: 64, HEAD_WAITERS: 65, GET_COUNT: 66, C_JSEQ: 67, C_JEND: 68, TAIL_WAITED: 69,
-  TASKS_DONE: 80, DONE_WAITERS: 81,
+  TAIL: 32, TAIL_WAITERS: 33,
+  PUT_COUNT: 48, P_JSEQ: 49, P_JEND: 50, FD_TAG: 51, HEAD_WAITED: 52,
+  C_LOCK: 64,
+  HEAD: 80, HEAD_WAITERS: 81,
+  GET_COUNT: 96, C_JSEQ: 97, C_JEND: 98, TAIL_WAITED: 99,
+  TASKS_DONE: 112, DONE_WAITERS: 113,
 } as const;
 export const HEADER_BYTES = 512;
-if (W.P_LOCK + LOCK_WORDS > W.TAIL || W.C_LOCK + LOCK_WORDS > W.HEAD) throw new Error('queue-ring: a lock word outgrew its line');
+if (W.P_LOCK + LOCK_WORDS > W.TAIL || W.C_LOCK + LOCK_WORDS > W.HEAD || W.DONE_WAITERS >= HEADER_BYTES >> 2) throw new Error('queue-ring: a word outgrew its line');
 const DATA_WORD = HEADER_BYTES >> 2;
 
 export const WRAP = -1;
