@@ -23,12 +23,13 @@
 //   0x0F u8 kind u32 n bytes   typed array, kind = index in TYPED; decodes to a fresh, exact ArrayBuffer
 //   0x10 u32 n, n f64  dense Array (as 0x0B) of numbers only: no per-element tags
 //   0x11 (string type) (value state)   a handle (Connection, Queue, …): its reducer's type and state
+//   0x12 u32 n, n i32  dense Array (as 0x0B) of int32 numbers only (no -0): half the bytes of 0x10
 // No object appears twice in a compact message: aliasing and cycles need v8's back-references.
 
 import v8 from 'node:v8';
 import { types } from 'node:util';
 import {
-  holdsHandles, markHandles, rebuildHandles, reducerNamed, reducerOf,
+  holdsHandles, markHandles, rebuildHandles, reducerNamed, reducerOf, registerReducer,
   type RebuildContext, type ReduceContext, type Reducer,
 } from './reduction.js';
 
@@ -51,7 +52,7 @@ const T_UNDEFINED = 0x00, T_NULL = 0x01, T_FALSE = 0x02, T_TRUE = 0x03;
 const T_I32 = 0x04, T_F64 = 0x05;
 const T_ASCII8 = 0x06, T_ASCII32 = 0x07, T_UTF8_8 = 0x08, T_UTF8_32 = 0x09, T_UTF16 = 0x0a;
 const T_ARRAY = 0x0b, T_OBJECT = 0x0c, T_END = 0x0d, T_BUFFER = 0x0e, T_TYPED = 0x0f, T_NUMBERS = 0x10;
-const T_HANDLE = 0x11;
+const T_HANDLE = 0x11, T_INTS = 0x12;
 const T_SMALL = 0x80;
 
 // Node's serializer knows exactly these (plus DataView); the order is our wire `kind`, never reorder.
@@ -72,13 +73,30 @@ const MAX_DEPTH = 1000; // deeper values go to v8, whose stack limit and error a
 const SHORT_STRING = 16; // below this a JS loop beats a native call (measured)
 const LINEAR_SEEN = 32; // identity checks scan an array up to this many objects, then use a Set
 const CACHED_VIEWS = 512; // encodeScratch results shorter than this reuse a view made earlier
-const MIN_PACKED = 16; // arrays from this length are tried as all-numbers (T_NUMBERS)
+const MIN_PACKED = 16; // arrays from this length are tried as all-numbers (T_NUMBERS, T_INTS)
 
 const FALLBACK = Symbol('use v8'); // thrown through the compact writer; never escapes this module
 
 function alloc(n: number): Bytes {
   return Buffer.allocUnsafeSlow(n) as Bytes;
 }
+
+/**
+ * @internal An Array of numbers that its maker built dense and plain (no holes, no extra
+ * properties, Array.prototype): it encodes as that Array would (T_NUMBERS / T_INTS, decoded as a
+ * plain Array) without the key check an arbitrary Array needs. The pool's chunks and results.
+ */
+export class DenseNumbers {
+  constructor(readonly values: number[]) {}
+}
+
+// Where a message goes to v8 (something else in it needs v8), it travels as its Array.
+registerReducer<DenseNumbers, number[]>({
+  type: 'DenseNumbers',
+  cls: DenseNumbers,
+  reduce: (d) => d.values,
+  rebuild: (a) => a as unknown as DenseNumbers, // the receiver gets the Array itself
+});
 
 class Encoder {
   buf: Bytes;
@@ -251,6 +269,7 @@ class Encoder {
     } else {
       const proto = Object.getPrototypeOf(o);
       if (proto === Object.prototype) this.plain(o);
+      else if (proto === DenseNumbers.prototype) this.dense((o as DenseNumbers).values);
       // Typed arrays before the reducer registry: its prototype walk costs more than the check, and
       // a handle is never a typed array (a subclass that were one would reach v8, which finds it).
       else if (typedArrayName.call(o) !== undefined) this.typed(o, proto);
@@ -297,28 +316,29 @@ class Encoder {
   }
 
   /**
-   * Writes `a` as T_NUMBERS as far as it holds numbers and returns n. At the first non-number it
-   * rewrites what it has as the start of a T_ARRAY instead and returns where the caller goes on
-   * (elements are read once: a getter must not run twice).
+   * Writes `a` as T_NUMBERS (T_INTS when every one is an int32) as far as it holds numbers and
+   * returns n. At the first non-number it rewrites what it has as the start of a T_ARRAY instead
+   * and returns where the caller goes on (elements are read once: a getter must not run twice).
    */
   private numbers(a: unknown[]): number {
     const n = a.length, start = this.pos;
     this.ensure(5 + 8 * n);
     const dv = this.dv;
     let p = start + 5;
-    let i = 0, v: unknown;
+    let i = 0, v: unknown, ints = true;
     for (; i < n; i++) {
       v = a[i];
       if (typeof v !== 'number') break;
+      if (ints && ((v | 0) !== v || (v === 0 && 1 / v < 0))) ints = false;
       dv.setFloat64(p, v, true);
       p += 8;
     }
-    this.buf[start] = i === n ? T_NUMBERS : T_ARRAY;
-    dv.setUint32(start + 1, n, true);
     if (i === n) {
-      this.pos = p;
+      this.packed(start, n, ints);
       return n;
     }
+    this.buf[start] = T_ARRAY;
+    dv.setUint32(start + 1, n, true);
     this.pos = start + 5;
     if (i > 0) {
       // Re-emitting in tagged form can overtake the doubles still to be read: take them out first.
@@ -327,6 +347,38 @@ class Encoder {
     }
     this.value(v);
     return i + 1;
+  }
+
+  /** The n doubles written at `start + 5` become a T_NUMBERS, or a T_INTS of half the size. */
+  private packed(start: number, n: number, ints: boolean): void {
+    const dv = this.dv;
+    dv.setUint32(start + 1, n, true);
+    const body = start + 5;
+    if (!ints) {
+      this.buf[start] = T_NUMBERS;
+      this.pos = body + 8 * n;
+      return;
+    }
+    // In place, front to back: each int32 lands at or before the double it comes from.
+    this.buf[start] = T_INTS;
+    for (let i = 0; i < n; i++) dv.setInt32(body + 4 * i, dv.getFloat64(body + 8 * i, true), true);
+    this.pos = body + 4 * n;
+  }
+
+  /** A DenseNumbers' array: its maker vouches it has no holes or extra properties, so no key check. */
+  private dense(a: number[]): void {
+    const n = a.length, start = this.pos;
+    this.ensure(5 + 8 * n);
+    const dv = this.dv;
+    let p = start + 5, ints = true;
+    for (let i = 0; i < n; i++) {
+      const v = a[i];
+      if (typeof v !== 'number') throw new TypeError('codec: a DenseNumbers holds a non-number (a bug of multiproc)');
+      if (ints && ((v | 0) !== v || (v === 0 && 1 / v < 0))) ints = false;
+      dv.setFloat64(p, v, true);
+      p += 8;
+    }
+    this.packed(start, n, ints);
   }
 
   private handle(o: object, r: Reducer): void {
@@ -588,6 +640,14 @@ function readValue(): unknown {
       const dv = new DataView(rb.buffer, rb.byteOffset + p, 8 * n); // TurboFan reads these like a typed array
       const a = new Array<number>(n);
       for (let i = 0; i < n; i++) a[i] = dv.getFloat64(8 * i, true);
+      return a;
+    }
+    case T_INTS: {
+      const n = readU32();
+      const p = take(4 * n);
+      const dv = new DataView(rb.buffer, rb.byteOffset + p, 4 * n);
+      const a = new Array<number>(n);
+      for (let i = 0; i < n; i++) a[i] = dv.getInt32(4 * i, true);
       return a;
     }
     case T_OBJECT: {

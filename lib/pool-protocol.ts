@@ -8,7 +8,7 @@
 //     K_DEF    payload is a TargetDesc: fnId names it from now on (sent once per worker and target)
 //     K_APPLY  payload is the args array: fn(...args)
 //     K_ONE    payload is one item: fn(item)                    (map/imap with chunksize 1)
-//     K_CHUNK  payload is an array of items, or a Float64Array (PACK_MIN): [fn(x) for x]  (map/imap chunks)
+//     K_CHUNK  payload is an array of items: [fn(x) for x]  (map/imap chunks)
 //     K_STAR   payload is an array of args arrays: [fn(...a) for a]   (starmap chunks)
 // Worker → pool, a flat array whose first element says what it is:
 //   [M_READY, pid, threadId]          the initializer ran; tasks are being taken
@@ -37,9 +37,10 @@ export const M_BATCH_ERROR = 3;
 export const M_DYING = 4;
 
 /**
- * K_CHUNK payloads of at least this many numbers travel as a Float64Array (the same numbers: a
- * double holds any JS number exactly, and bytes are copied rather than values encoded one by
- * one); a worker indexes it as it would the array, and sends all-number chunk results back so.
+ * K_CHUNK payloads of at least this many numbers go to the codec as DenseNumbers (packed: 4 or 8
+ * bytes a number, no per-element tags or key check; they arrive as a plain Array), and a worker
+ * sends all-number chunk results back so. Not as typed arrays: a structured clone of one needs a
+ * fresh ArrayBuffer on each side, and fresh memory costs page faults dearer than the copy.
  */
 export const PACK_MIN = 16;
 

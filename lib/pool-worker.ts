@@ -4,7 +4,7 @@
 import './index.js'; // every type that travels registers its reducer, so task args can hold any of them
 import { threadId } from 'node:worker_threads';
 import { Connection } from './connection.js';
-import { encode } from './codec.js';
+import { DenseNumbers, encode } from './codec.js';
 import { EOFError } from './errors.js';
 import { explainTargetError, loadTarget, type TargetDesc } from './target.js';
 import {
@@ -152,12 +152,12 @@ class Worker {
   }
 
   /** A chunk: its items one after another (an async one awaited before the next), its results as one value. */
-  #chunk(fn: Function, kind: number, items: ArrayLike<unknown>): unknown[] | Float64Array | Promise<unknown[] | Float64Array> {
-    // A chunk of numbers may come as a Float64Array (see PACK_MIN): indexed alike.
+  #chunk(fn: Function, kind: number, items: ArrayLike<unknown>): unknown[] | DenseNumbers | Promise<unknown[] | DenseNumbers> {
     const n = items.length;
     const out = new Array<unknown>(n);
     let numbers = true;
-    const finish = () => (numbers && n >= PACK_MIN ? new Float64Array(out as number[]) : out);
+    // `out` is ours, dense (every slot is written) and plain: it may skip the codec's key check.
+    const finish = () => (numbers && n >= PACK_MIN ? new DenseNumbers(out as number[]) : out);
     for (let j = 0; j < n; j++) {
       const r = kind === K_CHUNK ? fn(items[j]) : fn(...(items[j] as unknown[]));
       if (isThenable(r)) {

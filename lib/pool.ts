@@ -13,7 +13,7 @@
 // with a shared queue a task taken by a worker that died is simply gone, Python's old hang), and
 // workers share no lock. What it costs is measured by bench/pool.mjs: the parent's CPU time per
 // task of a chunksize-1 map beside the workers', and apply()'s round trip beside a bare Pipe's.
-import { encode } from './codec.js';
+import { DenseNumbers, encode } from './codec.js';
 import { registerReducer } from './reduction.js';
 import { EOFError, ProcessError, TimeoutError } from './errors.js';
 import { cpuCount } from './process.js';
@@ -254,22 +254,29 @@ class ApplyJob implements Job {
 
 class MapJob implements Job {
   readonly live = true;
-  readonly values: unknown[];
+  #values: unknown[] | null = null;
   left: number;
-  constructor(readonly result: AsyncResult<unknown[]>, n: number, tasks: number) {
-    this.values = new Array(n);
+  constructor(readonly result: AsyncResult<unknown[]>, readonly n: number, tasks: number) {
     this.left = tasks;
-    if (tasks === 0) result._resolve(this.values);
+    if (tasks === 0) result._resolve(this.values());
+  }
+  /**
+   * The result Array, made on first use. The pool asks for it once the first tasks are on their
+   * way (see #submitMap): a long one lives in V8's large-object space, whose fresh pages cost
+   * page faults (about 4 ms for 100,000 numbers on a VM), better paid while the workers run.
+   */
+  values(): unknown[] {
+    return (this.#values ??= new Array(this.n));
   }
   resolveTask(t: Task, value: unknown): void {
+    const v = this.values();
     if (t.kind === K_CHUNK || t.kind === K_STAR) {
       const a = value as ArrayLike<unknown>;
-      const v = this.values;
       for (let i = 0, j = t.index; i < a.length; i++, j++) v[j] = a[i];
     } else {
-      this.values[t.index] = value;
+      v[t.index] = value;
     }
-    if (--this.left === 0) this.result._resolve(this.values);
+    if (--this.left === 0) this.result._resolve(v);
   }
   rejectTask(_t: Task, error: unknown): void {
     // As in Python, the first failure settles the result; the other tasks still run.
@@ -819,6 +826,8 @@ export class Pool {
         this.#enqueue(new Task(job, kind, fn, star ? chunk : packChunk(chunk), i, chunk.length));
       }
     }
+    // After the dispatch that #enqueue queued: the first tasks are sent before the result is made.
+    if (n > 0) queueMicrotask(() => job.values());
   }
 
   #imap(method: string, fn: Target, iterable: Input<unknown>, options: MapOptions = {}, ordered: boolean): IMapIterator<any> {
@@ -914,7 +923,8 @@ export class Pool {
         continue;
       }
       const cost = this.#costOf(head);
-      const refill = cost * Math.min(q.length, REFILL_MIN);
+      // Room for a refill: as many tasks as one message of them carries, up to REFILL_MIN.
+      const refill = cost * Math.min(q.length, REFILL_MIN, Math.max(1, Math.floor(BATCH_UNITS / head.units)));
       let best: Slot | null = null;
       let accepting = 0;
       for (const w of this.#workers) {
@@ -1343,11 +1353,11 @@ function terminatedError(what: string): Error {
   return new Error(`${what}.terminate: the pool was terminated before this task finished`);
 }
 
-/** A chunk of numbers as a Float64Array (see PACK_MIN in pool-protocol.ts); other chunks as they are. */
-function packChunk(chunk: unknown[]): unknown[] | Float64Array {
+/** A chunk (a fresh slice: dense, plain) of numbers as DenseNumbers (see PACK_MIN in pool-protocol.ts); other chunks as they are. */
+function packChunk(chunk: unknown[]): unknown[] | DenseNumbers {
   if (chunk.length < PACK_MIN) return chunk;
   for (let i = 0; i < chunk.length; i++) if (typeof chunk[i] !== 'number') return chunk;
-  return new Float64Array(chunk as number[]);
+  return new DenseNumbers(chunk as number[]);
 }
 
 /** Whether `iterable` is async; throws if it is neither kind. */

@@ -2,7 +2,7 @@ import v8 from 'node:v8';
 import { types } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decode, encode, encodeScratch } from '../../lib/codec.js';
+import { DenseNumbers, decode, encode, encodeScratch } from '../../lib/codec.js';
 
 const v8RoundTrip = (x: unknown): unknown => v8.deserialize(v8.serialize(x));
 const rt = (x: unknown): unknown => decode(encode(x));
@@ -272,6 +272,49 @@ describe('compact and fallback formats', () => {
     Object.defineProperty(first, 0, { enumerable: true, get: () => (calls++, 0.5) });
     expectSameClone(rt(first), [0.5, ...first.slice(1)]);
     expect(calls).toBe(2);
+  });
+
+  it('packs long int32 arrays in four bytes a number; -0, NaN and 2^31 keep eight', () => {
+    const ints = Array.from({ length: 40 }, (_, i) => (i % 2 ? i * 1000 : -i - 1));
+    ints[3] = 2 ** 31 - 1;
+    ints[4] = -(2 ** 31);
+    expect(encode(ints).length).toBe(1 + 5 + 4 * 40);
+    expectSameClone(rt(ints), v8RoundTrip(ints));
+    for (const odd of [-0, NaN, 2 ** 31, -(2 ** 31) - 1, 0.5, Infinity]) {
+      for (const at of [0, 20, 39]) {
+        const xs = [...ints];
+        xs[at] = odd;
+        expect(encode(xs).length).toBe(1 + 5 + 8 * 40);
+        const r = rt(xs) as number[];
+        expect(Object.is(r[at], odd)).toBe(true);
+        expectSameClone(r, v8RoundTrip(xs));
+      }
+    }
+    // Holes and extra properties are v8's, whatever the elements.
+    const sparse = [...ints];
+    delete sparse[7];
+    expect(encode(sparse)[0]).toBe(V8);
+    expectSameClone(rt(sparse), v8RoundTrip(sparse));
+    const extra = Object.assign([...ints], { tag: 'x' });
+    expect(encode(extra)[0]).toBe(V8);
+    expectSameClone(rt(extra), v8RoundTrip(extra));
+  });
+
+  it('encodes DenseNumbers as its Array, packed, also inside a message that goes to v8', () => {
+    const ints = Array.from({ length: 30 }, (_, i) => i - 15);
+    const doubles = Array.from({ length: 30 }, (_, i) => i / 3);
+    doubles[1] = -0;
+    doubles[2] = NaN;
+    expect(encode(new DenseNumbers(ints)).length).toBe(1 + 5 + 4 * 30);
+    expect(encode(new DenseNumbers(doubles)).length).toBe(1 + 5 + 8 * 30);
+    for (const a of [ints, doubles, [], [0.5]]) {
+      const r = rt(new DenseNumbers(a));
+      expect(Object.getPrototypeOf(r)).toBe(Array.prototype);
+      expectSameClone(r, v8RoundTrip(a));
+      const viaV8 = rt([new DenseNumbers(a), new Map([[1, 2]])]) as unknown[];
+      expectSameClone(viaV8, v8RoundTrip([a, new Map([[1, 2]])]));
+    }
+    expect(() => encode(new DenseNumbers(['x' as unknown as number]))).toThrow(/DenseNumbers holds a non-number/);
   });
 
   it('preserves -0, NaN, infinities and int32 edges', () => {
