@@ -28,7 +28,8 @@ export interface ConnectionOptions {
 export type PipeOptions = Pick<ConnectionOptions, 'maxMessageBytes' | 'spinMs'>;
 
 // Spinning only pays when the peer can run meanwhile: on one CPU it would only delay it.
-const DEFAULT_SPIN_MS = availableParallelism() > 1 ? 0.05 : 0;
+/** @internal */
+export const DEFAULT_SPIN_MS = availableParallelism() > 1 ? 0.05 : 0;
 
 // Messages are received into one scratch buffer and decoded from there (the decoder copies out
 // everything it keeps): a fresh Buffer per large message cost more in page faults than the rest
@@ -41,6 +42,7 @@ let recvBusy = false; // a decode that receives again (a reducer's rebuild) gets
 // The fds of the message being sent (reused: send is synchronous).
 const sendFds: number[] = [];
 let sendPreparedImpl: (c: Connection, bytes: Uint8Array, fds: number[]) => void;
+let spinOf: (c: Connection) => number;
 
 type Waiter = {
   /** Tries to complete with what is readable now; true when settled. */
@@ -71,6 +73,7 @@ export class Connection {
   readonly #readable: boolean;
   readonly #writable: boolean;
   readonly #maxMessageBytes: number;
+  readonly #spinMs: number;
   readonly #waiters: Waiter[] = [];
   #watching = false;
   #kicked = false;
@@ -92,6 +95,7 @@ export class Connection {
     this.#readable = readable;
     this.#writable = writable;
     this.#maxMessageBytes = maxMessageBytes;
+    this.#spinMs = spinMs;
   }
 
   get closed(): boolean { return this.#ch === null; }
@@ -332,6 +336,7 @@ export class Connection {
   };
 
   static {
+    spinOf = (c) => c.#spinMs;
     sendPreparedImpl = (c, bytes, fds) => c.#write(c.#open('send', 'w'), 'send', bytes, 0, bytes.length, fds.length ? fds : undefined);
   }
 
@@ -493,12 +498,13 @@ interface ConnectionState {
   readable: boolean;
   writable: boolean;
   maxMessageBytes: number;
+  spinMs: number;
 }
 registerReducer<Connection, ConnectionState>({
   type: 'Connection',
   cls: Connection,
-  reduce: (c, ctx) => ({ fd: ctx.addFd(c.fileno()), readable: c.readable, writable: c.writable, maxMessageBytes: c.maxMessageBytes }),
-  rebuild: (s, ctx) => new Connection(ctx.fd(s.fd), { readable: s.readable, writable: s.writable, maxMessageBytes: s.maxMessageBytes }),
+  reduce: (c, ctx) => ({ fd: ctx.addFd(c.fileno()), readable: c.readable, writable: c.writable, maxMessageBytes: c.maxMessageBytes, spinMs: spinOf(c) }),
+  rebuild: (s, ctx) => new Connection(ctx.fd(s.fd), { readable: s.readable, writable: s.writable, maxMessageBytes: s.maxMessageBytes, spinMs: s.spinMs }),
 });
 
 /**

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Connection, Pipe } from './connection.js';
+import { Connection, DEFAULT_SPIN_MS, Pipe } from './connection.js';
 import { Process } from './process.js';
 import { getStartMethod } from './context.js';
 
@@ -15,6 +15,14 @@ const here = fileURLToPath(import.meta.url);
 const DIST = here.endsWith('.ts') ? join(dirname(here), '..', 'dist') : dirname(here);
 const WORKER_TARGET = { module: pathToFileURL(join(DIST, 'pool-worker.js')).href, name: 'poolWorker' };
 const THREAD_ENTRY = join(DIST, 'pool-thread.js');
+
+// A pool's connections spin longer than the default before they park (both ends: the worker's
+// blocking receive, the pool's loop): with a worker, the pool and perhaps others on few CPUs, a
+// reply often comes a little after the default spin, the waiter parks, its own wake-up then
+// delays its next message past the peer's spin too, and both settle into parking on every
+// message (measured: apply round trips of 100 µs instead of 20). The spin still adapts (an idle
+// worker soon parks at once), and is 0 on one CPU as everywhere.
+const POOL_SPIN_MS = 4 * DEFAULT_SPIN_MS;
 
 const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n as number, name]));
 
@@ -51,7 +59,7 @@ class ProcessWorker implements PoolWorkerHandle {
   readonly #p: Process;
 
   constructor() {
-    const [ours, theirs] = Pipe();
+    const [ours, theirs] = Pipe(true, { spinMs: POOL_SPIN_MS });
     try {
       const p = new Process({ target: WORKER_TARGET, args: [theirs], daemon: true });
       // Python's names: SpawnPoolWorker-1, ForkserverPoolWorker-2, ...
@@ -121,10 +129,10 @@ class ThreadWorker implements PoolWorkerHandle {
   #holders = 0;
 
   constructor() {
-    const [ours, theirs] = Pipe();
+    const [ours, theirs] = Pipe(true, { spinMs: POOL_SPIN_MS });
     let w: Worker;
     try {
-      w = new Worker(THREAD_ENTRY, { workerData: { fd: theirs.fileno() } });
+      w = new Worker(THREAD_ENTRY, { workerData: { fd: theirs.fileno(), spinMs: POOL_SPIN_MS } });
     } catch (e) {
       ours.close();
       theirs.close();
