@@ -260,6 +260,14 @@ class Encoder {
   }
 
   private object(o: object): void {
+    // A typed array first: the tag getter reads an internal slot (a Proxy has none and runs no trap),
+    // and a typed array is a leaf, so it needs neither the Proxy check nor the depth count.
+    const name = typedArrayName.call(o);
+    if (name !== undefined) {
+      this.visit(o);
+      this.typed(o, Object.getPrototypeOf(o), name);
+      return;
+    }
     if (types.isProxy(o)) throw FALLBACK; // before anything that could run a trap
     this.visit(o);
     if (++this.depth > MAX_DEPTH) throw FALLBACK;
@@ -270,9 +278,6 @@ class Encoder {
       const proto = Object.getPrototypeOf(o);
       if (proto === Object.prototype) this.plain(o);
       else if (proto === DenseNumbers.prototype) this.dense((o as DenseNumbers).values);
-      // Typed arrays before the reducer registry: its prototype walk costs more than the check, and
-      // a handle is never a typed array (a subclass that were one would reach v8, which finds it).
-      else if (typedArrayName.call(o) !== undefined) this.typed(o, proto);
       else {
         const r = reducerOf(o);
         if (r) this.handle(o, r);
@@ -403,9 +408,7 @@ class Encoder {
     this.buf[this.pos++] = T_END;
   }
 
-  private typed(o: object, proto: object | null): void {
-    const name = typedArrayName.call(o);
-    if (name === undefined) throw FALLBACK;
+  private typed(o: object, proto: object | null, name: string): void {
     const t = o as Typed;
     let tag: number, kind = 0;
     // Node's serializer picks Buffer by `constructor === Buffer` and otherwise uses the element type;
@@ -479,6 +482,29 @@ export function encode(value: unknown, label?: string, fds?: number[]): Buffer {
   }
 }
 
+/**
+ * A plain Buffer's message size when it can be written straight into its destination by
+ * writeBufferMessage (no scratch, one copy), else -1. A queue puts Buffers this way.
+ */
+export function bufferMessageSize(value: unknown): number {
+  if (typeof value !== 'object' || value === null || typedArrayName.call(value) !== 'Uint8Array') return -1;
+  if (Object.getPrototypeOf(value) !== Buffer.prototype || (value as Buffer).constructor !== Buffer) return -1;
+  const n = (value as Buffer).byteLength;
+  return n === 0 ? -1 : 6 + n; // an empty one may be detached: the full path decides
+}
+
+/** Writes the message of `value` (bufferMessageSize said yes) at dst[at]: exactly what encode makes of it. */
+export function writeBufferMessage(value: Buffer, dst: Uint8Array, at: number): void {
+  const n = value.byteLength;
+  dst[at] = COMPACT_V1;
+  dst[at + 1] = T_BUFFER;
+  dst[at + 2] = n & 0xff;
+  dst[at + 3] = (n >>> 8) & 0xff;
+  dst[at + 4] = (n >>> 16) & 0xff;
+  dst[at + 5] = n >>> 24;
+  dst.set(value, at + 6);
+}
+
 function encodePrivately(value: unknown, label: string | undefined, fds: number[] | undefined): Buffer {
   const enc = new Encoder(256);
   return enc.run(value, label, fds) ?? enc.view();
@@ -517,6 +543,7 @@ function viaV8(value: unknown, label: string | undefined, fds: number[] | undefi
 // nothing keeps the caller's input alive after the call.
 let rb: Bytes = alloc(0);
 let rp = 0;
+let rend = 0; // the end of the message being decoded in rb
 
 /** Where the fds that travel with messages come from (a socket Connection). */
 export interface FdSource {
@@ -532,18 +559,27 @@ const NONE: number[] = [];
 
 /** Decodes one whole message (the view exactly covers it). Messages with fds take them from `fdSource`. */
 export function decode(bytes: Uint8Array, fdSource?: FdSource): unknown {
-  const format = bytes.length === 0 ? -1 : bytes[0];
-  if (format === V8_FORMAT) return viaV8Decode(bytes, 0);
-  let start = 1;
+  const b = (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)) as Bytes;
+  return decodeRange(b, 0, b.length, fdSource);
+}
+
+/**
+ * Decodes the message in bytes[start, end) without a view of it: a queue decodes straight out of
+ * its shared ring (a new view per message costs as much as decoding a small one).
+ */
+export function decodeRange(bytes: Buffer, start: number, end: number, fdSource?: FdSource): unknown {
+  const format = end <= start ? -1 : bytes[start];
+  if (format === V8_FORMAT) return viaV8Decode(bytes.subarray(start, end), 0);
+  let body = start + 1;
   let fds: number[] = NONE;
   if (format === COMPACT_FDS || format === V8_HANDLES) {
-    if (bytes.length < 5) throw corrupt();
-    const k = (bytes[1]! | (bytes[2]! << 8) | (bytes[3]! << 16)) + bytes[4]! * 0x1000000;
+    if (end - start < 5) throw corrupt();
+    const k = (bytes[start + 1]! | (bytes[start + 2]! << 8) | (bytes[start + 3]! << 16)) + bytes[start + 4]! * 0x1000000;
     if (k > 0) {
       if (!fdSource) throw new TypeError(`codec: a message carries ${k} file descriptor(s), which this channel cannot deliver`);
       fds = fdSource.take(k);
     }
-    start = 5;
+    body = start + 5;
   } else if (format !== COMPACT_V1) {
     throw new Error(`codec: not a message (format byte ${format})`);
   }
@@ -556,18 +592,20 @@ export function decode(bytes: Uint8Array, fdSource?: FdSource): unknown {
       return fds[i]!;
     },
   };
-  const outerBuf = rb, outerPos = rp, outerCtx = handleCtx;
+  const outerBuf = rb, outerPos = rp, outerEnd = rend, outerCtx = handleCtx;
   try {
-    if (format === V8_HANDLES) return rebuildHandles(viaV8Decode(bytes, start), ctx);
-    rb = (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)) as Bytes;
-    rp = start;
+    if (format === V8_HANDLES) return rebuildHandles(viaV8Decode(bytes.subarray(start, end), 5), ctx);
+    rb = bytes as Bytes;
+    rp = body;
+    rend = end;
     handleCtx = ctx;
     const v = readValue();
-    if (rp !== rb.length) throw corrupt();
+    if (rp !== end) throw corrupt();
     return v;
   } finally {
     rb = outerBuf;
     rp = outerPos;
+    rend = outerEnd;
     handleCtx = outerCtx;
     // fds that no handle took (a bad message, or a rebuild that failed) must not leak.
     for (let i = 0; i < fds.length; i++) if (!claimed.has(i)) fdSource!.close(fds[i]!);
@@ -580,6 +618,11 @@ function viaV8Decode(bytes: Uint8Array, start: number): unknown {
   const own = Buffer.allocUnsafeSlow(bytes.length - start);
   own.set(bytes.subarray(start));
   return v8.deserialize(own);
+}
+
+/** rb[p, p + n) into b. A view and set() beat Buffer#copy (argument checks) and a JS loop, also for small n (measured). */
+function copyOut(b: Buffer, p: number, n: number): void {
+  b.set(new Uint8Array(rb.buffer, rb.byteOffset + p, n));
 }
 
 function corrupt(): Error {
@@ -598,7 +641,7 @@ function readI32(): number {
 /** Advances past n payload bytes and returns where they start. */
 function take(n: number): number {
   const p = rp;
-  if (!(p + n <= rb.length)) throw corrupt(); // also catches NaN from reading past the end
+  if (!(p + n <= rend)) throw corrupt(); // also catches NaN from reading past the end
   rp = p + n;
   return p;
 }
@@ -621,7 +664,7 @@ function readValue(): unknown {
     case T_F64: return rb.readDoubleLE(take(8));
     case T_ARRAY: {
       const n = readU32();
-      if (n > rb.length - rp) throw corrupt(); // every element takes a byte: no absurd preallocation
+      if (n > rend - rp) throw corrupt(); // every element takes a byte: no absurd preallocation
       // Preallocating (holey, invisibly so) is several times faster than growing by push.
       const a = new Array<unknown>(n);
       for (let i = 0; i < n; i++) {
@@ -653,7 +696,7 @@ function readValue(): unknown {
     case T_OBJECT: {
       const o: Record<string, unknown> = {};
       while (rb[rp] !== T_END) {
-        if (rp >= rb.length) throw corrupt();
+        if (rp >= rend) throw corrupt();
         const kt = rb[rp++];
         const k = kt === T_ASCII8 ? readKey() : readString(kt);
         const v = readValue();
@@ -668,7 +711,7 @@ function readValue(): unknown {
       const n = readU32();
       const p = take(n);
       const b = Buffer.allocUnsafeSlow(n);
-      rb.copy(b, 0, p, p + n);
+      copyOut(b, p, n);
       return b;
     }
     case T_TYPED: {
@@ -677,7 +720,7 @@ function readValue(): unknown {
       const p = take(n);
       if (C === undefined || n % C.BYTES_PER_ELEMENT !== 0) throw corrupt();
       const b = Buffer.allocUnsafeSlow(n); // an exact, unshared, 8-aligned ArrayBuffer
-      rb.copy(b, 0, p, p + n);
+      copyOut(b, p, n);
       return new C(b.buffer, 0, n / C.BYTES_PER_ELEMENT);
     }
     default:

@@ -2,7 +2,7 @@
 // framed as Python's multiprocessing.connection frames them.
 import { availableParallelism } from 'node:os';
 import { native, type NativeChannel } from './native.js';
-import { decode, encodeScratch, type FdSource } from './codec.js';
+import { decode, decodeRange, encodeScratch, type FdSource } from './codec.js';
 import { BufferTooShort, EOFError } from './errors.js';
 import { registerReducer } from './reduction.js';
 import { kWaitable, type WaitHandle } from './waitable.js';
@@ -173,7 +173,7 @@ export class Connection {
   /** Decodes what a recvInto into the scratch returned: its size there, or a Buffer of its own (too big). */
   #decodeFrame(method: string, r: number | Buffer | null | undefined): unknown {
     if (r === undefined) throw new EOFError(`Connection.${method}: the other end closed the connection (fd ${this.#fd}) and no message is left`);
-    if (typeof r === 'number') return decode(recvScratch.subarray(0, r), this.#takeFds);
+    if (typeof r === 'number') return decodeRange(recvScratch, 0, r, this.#takeFds);
     const b = r as Buffer;
     if (b.length <= KEEP_RECV_SCRATCH) recvScratch = Buffer.allocUnsafeSlow(Math.min(KEEP_RECV_SCRATCH, Math.max(b.length, 2 * recvScratch.length)));
     return decode(b, this.#takeFds);

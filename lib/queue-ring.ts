@@ -34,7 +34,7 @@
 import { readSync, writeSync } from 'node:fs';
 import { setImmediate as immediate } from 'node:timers/promises';
 import { native } from './native.js';
-import { decode, encodeScratch, type FdSource } from './codec.js';
+import { bufferMessageSize, decode, decodeRange, encodeScratch, writeBufferMessage, type FdSource } from './codec.js';
 import { ACQUIRED, LOCK_WORDS, OWNER_DIED, TIMED_OUT, LockWord, remaining } from './synchronize.js';
 
 export const MAGIC = 0x31515251; // "QRQ1"
@@ -104,6 +104,8 @@ export interface Outgoing {
   /** `Class.method` of the put, for messages. */
   label: string;
   bytes: Uint8Array;
+  /** A plain Buffer written straight into the ring (bytes then unused), or null. */
+  direct: Buffer | null;
   size: number;
   fds: number[];
   memfd: number;
@@ -131,7 +133,7 @@ class Incoming implements FdSource {
 }
 
 const EMPTY = Buffer.alloc(0);
-const outgoing: Outgoing = { label: '', bytes: EMPTY, size: 0, fds: [], memfd: -1 };
+const outgoing: Outgoing = { label: '', bytes: EMPTY, direct: null, size: 0, fds: [], memfd: -1 };
 
 function roundCapacity(bytes: number): number {
   let cap = MIN_CAPACITY;
@@ -284,9 +286,19 @@ export class Ring {
     const out = outgoing;
     const fds = out.fds;
     if (fds.length !== 0) fds.length = 0;
+    out.label = label;
+    out.memfd = -1;
+    const direct = bufferMessageSize(value);
+    if (direct > 0 && direct <= this.maxInline) {
+      // A Buffer goes into the ring in one copy, without the encode scratch.
+      out.bytes = EMPTY;
+      out.direct = value as Buffer;
+      out.size = direct;
+      return out;
+    }
+    out.direct = null;
     const bytes = encodeScratch(value, label, fds);
     if (fds.length > MAX_FDS) throw new RangeError(`${label}: a message may carry at most ${MAX_FDS} handles' file descriptors; this one has ${fds.length}`);
-    out.label = label;
     out.bytes = bytes;
     out.size = bytes.length;
     out.memfd = bytes.length > this.maxInline ? spill(bytes) : -1;
@@ -295,12 +307,13 @@ export class Ring {
 
   /** The same message, owned: for a put that has to wait while other encodes reuse the scratch. */
   static keep(m: Outgoing): Outgoing {
-    return { label: m.label, bytes: m.memfd >= 0 ? EMPTY : Buffer.from(m.bytes), size: m.size, fds: [...m.fds], memfd: m.memfd };
+    return { label: m.label, bytes: m.memfd >= 0 || m.direct ? EMPTY : Buffer.from(m.bytes), direct: m.direct && Buffer.from(m.direct), size: m.size, fds: [...m.fds], memfd: m.memfd };
   }
 
   static discard(m: Outgoing): void {
     if (m.memfd >= 0) native.closeFd(m.memfd);
     m.memfd = -1;
+    m.direct = null; // the caller's Buffer is not kept alive by the shared Outgoing
   }
 
   /**
@@ -377,7 +390,7 @@ export class Ring {
     const T = w[W.TAIL]!;
     const N = w[W.PUT_COUNT]!;
     const spilled = m.memfd >= 0;
-    const len = spilled ? 8 : m.bytes.length;
+    const len = spilled ? 8 : m.size;
     const need = 8 + ((len + 7) & ~7);
     const off = T & this.mask;
     const contiguous = this.cap - off;
@@ -428,7 +441,8 @@ export class Ring {
       w[word + 2] = n % 0x100000000;
       w[word + 3] = Math.floor(n / 0x100000000);
     } else {
-      this.u8.set(m.bytes, HEADER_BYTES + at + 8);
+      if (m.direct) writeBufferMessage(m.direct, this.u8, HEADER_BYTES + at + 8);
+      else this.u8.set(m.bytes, HEADER_BYTES + at + 8);
     }
     w[word] = len | flags;
     w[word + 1] = tag;
@@ -553,7 +567,8 @@ export class Ring {
         }
         value = decode(bytes, inc);
       } else {
-        value = decode(this.#view(HEADER_BYTES + off + 8, len), hdr & FLAG_FDS ? inc : undefined);
+        const at = HEADER_BYTES + off + 8;
+        value = decodeRange(this.bytes, at, at + len, hdr & FLAG_FDS ? inc : undefined);
       }
     } catch (e) {
       // Not decodable here: the message is consumed anyway (as Python's get does), or it would
@@ -574,18 +589,6 @@ export class Ring {
     if (err !== undefined) throw err;
     this.value = value;
     return DONE;
-  }
-
-  /**
-   * The bytes at `at` as a Buffer of exactly `len` bytes for decode: a small message is copied to
-   * a scratch whose views by length are kept (cheaper than a new view of the ring each time).
-   */
-  #view(at: number, len: number): Buffer {
-    if (len > SMALL) return Buffer.from(this.buf, at, len);
-    // By int32 words: `at` is 8-aligned and records are padded to 8, so the last word is ours too.
-    const w = this.w;
-    for (let k = 0, i = at >> 2, n = (len + 3) >> 2; k < n; k++) smallWords[k] = w[i + k]!;
-    return (smallViews[len] ??= small.subarray(0, len));
   }
 
   /** The message tryGet took; the ring keeps no reference to it. */
@@ -774,11 +777,6 @@ type Side = typeof PRODUCER | typeof CONSUMER;
 /** Spilled messages up to this size are read into one buffer kept for the next (see unspill). */
 const KEEP_SPILL_BUFFER = 16 << 20;
 let spillBuffer = Buffer.alloc(0);
-/** Messages up to this many bytes are decoded from a copy in `small` (see #view). */
-const SMALL = 256;
-const small = Buffer.allocUnsafeSlow(SMALL);
-const smallWords = new Int32Array(small.buffer, small.byteOffset, SMALL >> 2);
-const smallViews: (Buffer | undefined)[] = [];
 const PROBE_LOCK_MS = 250;
 
 /**

@@ -2,7 +2,7 @@ import v8 from 'node:v8';
 import { types } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DenseNumbers, decode, encode, encodeScratch } from '../../lib/codec.js';
+import { DenseNumbers, bufferMessageSize, decode, decodeRange, encode, encodeScratch, writeBufferMessage } from '../../lib/codec.js';
 
 const v8RoundTrip = (x: unknown): unknown => v8.deserialize(v8.serialize(x));
 const rt = (x: unknown): unknown => decode(encode(x));
@@ -437,6 +437,28 @@ describe('typed arrays', () => {
     expect(r.toString()).toBe('3456789');
     expect(r.buffer.byteLength).toBe(7);
     expectSameClone(r, v8RoundTrip(b));
+  });
+
+  it('decodeRange decodes a message in the middle of a larger buffer, checking its end', () => {
+    const msg = encode({ a: [1, 'x'], b: Buffer.from('zz') });
+    const host = Buffer.alloc(msg.length + 20, 0xee);
+    msg.copy(host, 7);
+    expect(decodeRange(host, 7, 7 + msg.length)).toEqual({ a: [1, 'x'], b: Buffer.from('zz') });
+    expect(() => decodeRange(host, 7, 7 + msg.length - 1)).toThrow(/corrupt/);
+    expect(() => decodeRange(host, 7, 7 + msg.length + 1)).toThrow(/corrupt/);
+  });
+
+  it('writeBufferMessage writes exactly what encode makes of a plain Buffer; other views are refused', () => {
+    const b = Buffer.from('0123456789').subarray(2, 9);
+    const n = bufferMessageSize(b);
+    expect(n).toBe(encode(b).length);
+    const out = Buffer.alloc(n + 3);
+    writeBufferMessage(b, out, 3);
+    expect(out.subarray(3).equals(encode(b))).toBe(true);
+    class Sub extends Buffer {}
+    for (const v of [new Uint8Array(4), Buffer.alloc(0), Object.setPrototypeOf(Buffer.alloc(2), Sub.prototype), 'str', null, { length: 3 }]) {
+      expect(bufferMessageSize(v)).toBe(-1);
+    }
   });
 
   it('decodes a Uint8Array as a Uint8Array, not a Buffer (as v8 does)', () => {

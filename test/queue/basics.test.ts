@@ -42,6 +42,37 @@ describe('Queue: put and get', () => {
     q.close();
   });
 
+  it('Buffers go straight into the ring and come out as exact Buffers of their own, unaffected by later writes', async () => {
+    const q = new Queue<Buffer | Uint8Array>({ capacityBytes: 4096, maxsize: 1 });
+    const whole = Buffer.from('0123456789abcdef');
+    const odd = whole.subarray(3, 10); // an odd offset into a larger buffer
+    q.putSync(odd);
+    const got = q.getSync() as Buffer;
+    expect(Buffer.isBuffer(got)).toBe(true);
+    expect(got.toString()).toBe('3456789');
+    expect(got.byteOffset).toBe(0);
+    expect(got.buffer.byteLength).toBe(7);
+    // A put that has to wait (maxsize 1, queue full) owns a copy: writes after put() returned are not sent.
+    q.putSync(Buffer.from('first'));
+    const later = Buffer.from('before');
+    const pending = q.put(later);
+    later.write('AFTER!');
+    expect((q.getSync() as Buffer).toString()).toBe('first');
+    await pending;
+    expect((q.getSync() as Buffer).toString()).toBe('before');
+    // A Uint8Array stays a Uint8Array; an empty Buffer and one too big for the ring (spilled) go through too.
+    q.putSync(new Uint8Array([1, 2, 3]));
+    const u = q.getSync();
+    expect(Buffer.isBuffer(u)).toBe(false);
+    expect([...(u as Uint8Array)]).toEqual([1, 2, 3]);
+    q.putSync(Buffer.alloc(0));
+    expect((q.getSync() as Buffer).length).toBe(0);
+    const big = Buffer.alloc(10_000, 9);
+    q.putSync(big);
+    expect((q.getSync() as Buffer).equals(big)).toBe(true);
+    q.close();
+  });
+
   it('gets what was put while a get was waiting, async and with a timeout', async () => {
     const q = new Queue<number>();
     const pending = q.get();
