@@ -3,7 +3,6 @@
 // piscina (worker threads), all with 2 workers.
 // Run alone with `node bench/pool.mjs`, or with the others through `node bench/run.mjs`.
 import { readFileSync, readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { PEERS, ROUNDS, ended, fmtRate, fmtRatio, fmtUs, inRounds, median, now, percentiles, runPythonPeer, spawnTracked } from './common.mjs';
 import { loadLib } from './pipe.mjs';
@@ -22,9 +21,6 @@ const APPLY_BLOCK = 200;
 /** A message of the size of an apply task ([kind, target, args]). */
 const APPLY_SIZED = [1, 0, [0]];
 
-/** The spin of a pool's connections (lib/pool-launcher.ts: 4x a Connection's default 0.05 ms; 0 on one CPU). */
-const POOL_SPIN_MS = availableParallelism() > 1 ? 0.2 : 0;
-
 const PY_POOL = join(PEERS, 'py_pool.py');
 const PISCINA = join(PEERS, 'piscina_pool.mjs');
 
@@ -42,24 +38,11 @@ async function ours(kind) {
     // Pool: apply in blocks alternating with blocks of bare Pipe round trips to a process of the
     // same kind, so that both see the same moments of a shared machine.
     const echo = kind === 'Pool' ? await echoProcess(lib) : null;
-    // The same with the pool's spin on both ends: what the pool's own connections do.
-    const echoSpin = kind === 'Pool' ? await echoProcess(lib, POOL_SPIN_MS) : null;
     const samples = new Float64Array(APPLY_N);
     const pipeSamples = new Float64Array(echo ? APPLY_N : 0);
-    const pipeSpinSamples = new Float64Array(echo ? APPLY_N : 0);
-    let applyNs = 0, pipeNs = 0, pipeSpinNs = 0;
-    const echoBlock = async (e, into, block) => {
-      const t0 = now();
-      for (let i = block; i < block + APPLY_BLOCK; i++) {
-        const t = now();
-        e.conn.send(APPLY_SIZED);
-        await e.conn.recv();
-        into[i] = Number(now() - t);
-      }
-      return Number(now() - t0);
-    };
+    let applyNs = 0, pipeNs = 0;
     for (let block = 0; block < APPLY_N; block += APPLY_BLOCK) {
-      const t0 = now();
+      let t0 = now();
       for (let i = block; i < block + APPLY_BLOCK; i++) {
         const t = now();
         await pool.apply(square, [i]);
@@ -67,11 +50,16 @@ async function ours(kind) {
       }
       applyNs += Number(now() - t0);
       if (!echo) continue;
-      pipeNs += await echoBlock(echo, pipeSamples, block);
-      pipeSpinNs += await echoBlock(echoSpin, pipeSpinSamples, block);
+      t0 = now();
+      for (let i = block; i < block + APPLY_BLOCK; i++) {
+        const t = now();
+        echo.conn.send(APPLY_SIZED);
+        await echo.conn.recv();
+        pipeSamples[i] = Number(now() - t);
+      }
+      pipeNs += Number(now() - t0);
     }
     if (echo) await echo.end();
-    if (echoSpin) await echoSpin.end();
     const workers = kind === 'Pool' ? childPids() : [];
     const cpu0 = process.cpuUsage();
     const wcpu0 = workers.map(procCpuNs);
@@ -91,7 +79,7 @@ async function ours(kind) {
       auto: (MAP_N * AUTO_REPS) / (autoNs / 1e9),
       // CPU per item of the chunksize-1 map: the submitting process (scheduling, encoding, results) and the workers.
       cs1ParentCpu: (cpu.user + cpu.system) / MAP_N,
-      ...(kind === 'Pool' ? { cs1WorkerCpu: wcpu / 1000 / MAP_N, pipe: rtt(pipeSamples, pipeNs), pipeSpin: rtt(pipeSpinSamples, pipeSpinNs) } : {}),
+      ...(kind === 'Pool' ? { cs1WorkerCpu: wcpu / 1000 / MAP_N, pipe: rtt(pipeSamples, pipeNs) } : {}),
     };
   } finally {
     await pool.terminate();
@@ -121,8 +109,8 @@ function procCpuNs(pid) {
 }
 
 /** A child echoing on a bare Pipe (recvSync, send), warmed: what apply() adds to. */
-async function echoProcess(lib, spinMs) {
-  const [a, b] = lib.Pipe(true, spinMs === undefined ? {} : { spinMs });
+async function echoProcess(lib) {
+  const [a, b] = lib.Pipe();
   const p = new lib.Process({
     target: (c) => {
       for (;;) {
@@ -254,10 +242,10 @@ export async function run() {
   const applyTable = {
     title: 'apply() round trip, µs (sequential awaited calls; ratio = peer p50 / ours, >1 is faster)',
     columns: ['implementation', 'n', 'p50', 'p99', 'calls/s', 'vs CPython', 'vs piscina'],
-    rows: [applyRow('pool.apply', impl.pool), applyRow('pool.pipe', 'multiproc bare Pipe round trip, same processes (what apply adds to)'), applyRow('pool.pipeSpin', `multiproc bare Pipe round trip, spinMs ${POOL_SPIN_MS} as the pool's connections`), applyRow('thread.apply', impl.thread), applyRow('py.apply', impl.py), applyRow('piscina.apply', impl.piscina)],
+    rows: [applyRow('pool.apply', impl.pool), applyRow('pool.pipe', 'multiproc bare Pipe round trip, same processes (what apply adds to)'), applyRow('thread.apply', impl.thread), applyRow('py.apply', impl.py), applyRow('piscina.apply', impl.piscina)],
     notes: [
       `${APPLY_N.toLocaleString('en')} sequential calls per round after ${APPLY_WARM} warm-up ones, each timed; p50/p99 are the medians of the rounds' own. Ours: await pool.apply(square, [i]); CPython: pool.apply(_sq, (i,)); piscina: await pool.run(i).`,
-      `The bare Pipe row: a child process echoing with recvSync, this side send + await recv() with a message of an apply task's size, in blocks of ${APPLY_BLOCK} alternating with the Pool's applies (same moments of the machine). The difference is what the pool adds; the rest is the wake-ups of two processes, which a loaded or single-CPU machine makes slow. The second bare Pipe row spins as long as the pool's connections do (${POOL_SPIN_MS} ms before parking, both ends), in blocks of its own after the first's.`,
+      `The bare Pipe row: a child process echoing with recvSync, this side send + await recv() with a message of an apply task's size, in blocks of ${APPLY_BLOCK} alternating with the Pool's applies (same moments of the machine). The difference is what the pool adds; the rest is the wake-ups of two processes, which a loaded or single-CPU machine makes slow.`,
     ],
   };
   const cpuRow = (key, label) => {

@@ -43,6 +43,7 @@ let recvBusy = false; // a decode that receives again (a reducer's rebuild) gets
 const sendFds: number[] = [];
 let sendPreparedImpl: (c: Connection, bytes: Uint8Array, fds: number[]) => void;
 let spinOf: (c: Connection) => number;
+let setSpinImpl: (c: Connection, ms: number) => void;
 
 type Waiter = {
   /** Tries to complete with what is readable now; true when settled. */
@@ -73,7 +74,7 @@ export class Connection {
   readonly #readable: boolean;
   readonly #writable: boolean;
   readonly #maxMessageBytes: number;
-  readonly #spinMs: number;
+  #spinMs: number;
   readonly #waiters: Waiter[] = [];
   #watching = false;
   #kicked = false;
@@ -337,6 +338,11 @@ export class Connection {
 
   static {
     spinOf = (c) => c.#spinMs;
+    setSpinImpl = (c, ms) => {
+      if (!c.#ch) return;
+      c.#spinMs = ms;
+      c.#ch.setSpin(ms * 1000);
+    };
     sendPreparedImpl = (c, bytes, fds) => c.#write(c.#open('send', 'w'), 'send', bytes, 0, bytes.length, fds.length ? fds : undefined);
   }
 
@@ -484,6 +490,14 @@ export class Connection {
     }
     if (ws.length === 0) this.#watch(false);
   };
+}
+
+/**
+ * @internal Changes how long `c`'s receives spin before they park (spinMs); the spin's adaptation
+ * starts over. A pool turns its own off while its workers need every CPU.
+ */
+export function setConnectionSpin(c: Connection, ms: number): void {
+  setSpinImpl(c, ms);
 }
 
 /** @internal Sends bytes encoded earlier (with the fds they announce) as one message. */

@@ -16,13 +16,16 @@ const DIST = here.endsWith('.ts') ? join(dirname(here), '..', 'dist') : dirname(
 const WORKER_TARGET = { module: pathToFileURL(join(DIST, 'pool-worker.js')).href, name: 'poolWorker' };
 const THREAD_ENTRY = join(DIST, 'pool-thread.js');
 
-// A pool's connections spin longer than the default before they park (both ends: the worker's
-// blocking receive, the pool's loop): with a worker, the pool and perhaps others on few CPUs, a
-// reply often comes a little after the default spin, the waiter parks, its own wake-up then
-// delays its next message past the peer's spin too, and both settle into parking on every
-// message (measured: apply round trips of 100 µs instead of 20). The spin still adapts (an idle
-// worker soon parks at once), and is 0 on one CPU as everywhere.
-const POOL_SPIN_MS = 4 * DEFAULT_SPIN_MS;
+/**
+ * How long the pool's end of a worker's connection spins before it parks: 4x a Connection's
+ * default (0 on one CPU). With the default, a reply that came just after the spin (a worker that
+ * had to be woken, on a busy machine) made the pool park; its own wake-up then delayed its next
+ * task past the worker's spin, and both settled into parking on every message (measured: apply
+ * round trips of 100 µs instead of 20). The pool turns it off while its busy workers need every
+ * CPU (lib/pool.ts). The worker's end keeps the default: a worker that waits for the pool has
+ * nothing to do, and its spin must not take a CPU from the pool or from other workers for long.
+ */
+export const POOL_SPIN_MS = 4 * DEFAULT_SPIN_MS;
 
 const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n as number, name]));
 
@@ -59,7 +62,7 @@ class ProcessWorker implements PoolWorkerHandle {
   readonly #p: Process;
 
   constructor() {
-    const [ours, theirs] = Pipe(true, { spinMs: POOL_SPIN_MS });
+    const [ours, theirs] = Pipe();
     try {
       const p = new Process({ target: WORKER_TARGET, args: [theirs], daemon: true });
       // Python's names: SpawnPoolWorker-1, ForkserverPoolWorker-2, ...
@@ -129,10 +132,10 @@ class ThreadWorker implements PoolWorkerHandle {
   #holders = 0;
 
   constructor() {
-    const [ours, theirs] = Pipe(true, { spinMs: POOL_SPIN_MS });
+    const [ours, theirs] = Pipe();
     let w: Worker;
     try {
-      w = new Worker(THREAD_ENTRY, { workerData: { fd: theirs.fileno(), spinMs: POOL_SPIN_MS } });
+      w = new Worker(THREAD_ENTRY, { workerData: { fd: theirs.fileno() } });
     } catch (e) {
       ours.close();
       theirs.close();

@@ -8,6 +8,5 @@ import { poolWorker } from './pool-worker.js';
 // Threads share the process's fd table: the pool passes its end's fd number. This thread takes a
 // duplicate of its own (closed by the addon's per-environment cleanup when the thread ends), so
 // the pool can close the original whether or not the thread got this far.
-const { fd, spinMs } = workerData as { fd: number; spinMs: number };
-const conn = new Connection(native.dupFd(fd), { spinMs });
+const conn = new Connection(native.dupFd((workerData as { fd: number }).fd));
 await poolWorker(conn);

@@ -13,12 +13,14 @@
 // with a shared queue a task taken by a worker that died is simply gone, Python's old hang), and
 // workers share no lock. What it costs is measured by bench/pool.mjs: the parent's CPU time per
 // task of a chunksize-1 map beside the workers', and apply()'s round trip beside a bare Pipe's.
+import { availableParallelism } from 'node:os';
 import { DenseNumbers, encode } from './codec.js';
+import { setConnectionSpin } from './connection.js';
 import { registerReducer } from './reduction.js';
 import { EOFError, ProcessError, TimeoutError } from './errors.js';
 import { cpuCount } from './process.js';
 import { describeTarget, entryUrl, type Target, type TargetDesc } from './target.js';
-import { processLauncher, threadLauncher, type PoolLauncher, type PoolWorkerHandle } from './pool-launcher.js';
+import { POOL_SPIN_MS, processLauncher, threadLauncher, type PoolLauncher, type PoolWorkerHandle } from './pool-launcher.js';
 import {
   K_APPLY, K_CHUNK, K_DEF, K_ONE, K_STAR, M_BATCH_ERROR, M_DYING, M_INIT_ERROR, M_READY, M_RESULTS,
   PACK_MIN, S_ERROR, S_OK, errorFromRecord, type ErrorRecord, type InitMessage,
@@ -53,6 +55,7 @@ const EOF_GRACE_MS = 1000;
 const EXIT_GRACE_MS = 2000;
 /** Tasks an imap may have read ahead of its consumer, per worker (backpressure). */
 const IMAP_AHEAD_PER_WORKER = 128;
+const CPUS = availableParallelism();
 
 export type { Target } from './target.js';
 
@@ -668,6 +671,8 @@ export class Pool {
   /** Measured µs per item of each target (NaN until measured). */
   readonly #unitCost: number[] = [];
   #dispatchQueued = false;
+  /** Whether our ends of the workers' connections spin before parking (see #tuneSpin). */
+  #spin = true;
   #bootFailures = 0;
   /** Keeps this process alive while work is unfinished (a pending result alone would not). */
   readonly #keepAlive: NodeJS.Timeout;
@@ -932,10 +937,26 @@ export class Pool {
         accepting++;
         if (!best || w.outCost < best.outCost || (w.outCost === best.outCost && w.outstanding.length < best.outstanding.length)) best = w;
       }
-      if (!best) return;
+      if (!best) break;
       // Spread a short queue over every worker with room rather than fill the first.
       this.#sendBatch(best, Math.min(BATCH_MAX, Math.ceil(q.length / accepting)));
     }
+    this.#tuneSpin();
+  }
+
+  /**
+   * Our ends of the connections spin (POOL_SPIN_MS) while this process and the busy workers fit
+   * the CPUs — an apply's round trip then skips the wake-ups — and park at once while the busy
+   * workers need every CPU (a map): a spin there would take a CPU from a worker.
+   */
+  #tuneSpin(): void {
+    if (POOL_SPIN_MS === 0) return;
+    let busy = 0;
+    for (const w of this.#workers) if (w.outstanding.length > 0) busy++;
+    const want = busy < CPUS;
+    if (want === this.#spin) return;
+    this.#spin = want;
+    for (const w of this.#workers) setConnectionSpin(w.handle.conn, want ? POOL_SPIN_MS : 0);
   }
 
   #sendBatch(w: Slot, max: number): void {
@@ -1053,7 +1074,10 @@ export class Pool {
           if (status === S_OK) this.#settleTask(t, true, msg[i + 1]);
           else this.#settleTask(t, false, status === S_ERROR ? errorFromRecord(msg[i + 1] as ErrorRecord, w.handle.label) : msg[i + 1]);
         }
-        if (w.outstanding.length === 0) w.outCost = 0; // no drift
+        if (w.outstanding.length === 0) {
+          w.outCost = 0; // no drift
+          this.#tuneSpin();
+        }
         return;
       }
       case M_READY:
@@ -1116,6 +1140,7 @@ export class Pool {
 
   #startWorker(): void {
     const handle = this.#launcher.start();
+    setConnectionSpin(handle.conn, this.#spin ? POOL_SPIN_MS : 0);
     const w = new Slot(handle);
     this.#workers.push(w);
     try {
