@@ -33,6 +33,33 @@ describe.each(KINDS)('%s chunksize', (name, P) => {
     }
   });
 
+  it('chunks of numbers travel packed and come back exact: -0, NaN, ±Infinity, int32 edges, doubles, mixed and non-number results', async () => {
+    const pool = makePool(P, 2);
+    const odd = [-0, NaN, Infinity, -Infinity, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 0.1, Number.MAX_VALUE, Number.MIN_VALUE];
+    const items = Array.from({ length: 200 }, (_, i) => (i % 17 === 0 ? odd[(i / 17) % odd.length]! : i % 3 ? i : i + 0.25));
+    const same = (got: unknown[], want: unknown[]) => {
+      expect(got.length).toBe(want.length);
+      want.forEach((w, i) => expect(Object.is(got[i], w), `item ${i}: ${String(got[i])} vs ${String(w)}`).toBe(true));
+    };
+    for (const chunksize of [20, 64, undefined]) {
+      same(await pool.map((x: number) => x, items, { chunksize }), items);
+      same(await pool.map((x: number) => -x, items, { chunksize }), items.map((x) => -x));
+      // A result that is not a number in the middle of a chunk: that chunk comes back unpacked.
+      same(await pool.map((x: number) => (x === 100 ? 'hundred' : x), items, { chunksize }), items.map((x) => (x === 100 ? 'hundred' : x)));
+      // Items that are not all numbers: the chunk goes as it is.
+      const mixed: unknown[] = [...items];
+      mixed[50] = 'fifty';
+      mixed[51] = undefined;
+      same(await pool.map((x: unknown) => x, mixed, { chunksize }), mixed);
+    }
+    // A sparse input: holes are read as undefined, as iterating it would.
+    const sparse = Array.from({ length: 40 }, (_, i) => i);
+    delete sparse[7];
+    const got = await pool.map((x: number | undefined) => (x === undefined ? 'hole' : x), sparse, { chunksize: 20 });
+    same(got, sparse.map((x, i) => (i === 7 ? 'hole' : x)));
+    expect(Object.getPrototypeOf(got)).toBe(Array.prototype);
+  });
+
   it('the default chunk size is Python\'s: about 4 tasks per worker', async () => {
     const pool = makePool(P, 2);
     // A chunk runs in one worker, item after item: each worker counts its calls, and the count
