@@ -277,7 +277,11 @@ class Encoder {
     } else {
       const proto = Object.getPrototypeOf(o);
       if (proto === Object.prototype) this.plain(o);
-      else if (proto === DenseNumbers.prototype) this.dense((o as DenseNumbers).values);
+      else if (proto === DenseNumbers.prototype) {
+        const a = (o as DenseNumbers).values;
+        this.visit(a); // the Array itself met twice keeps the identity rule
+        this.dense(a);
+      }
       else {
         const r = reducerOf(o);
         if (r) this.handle(o, r);
