@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -572,6 +573,9 @@ Channel::Got Channel::NextBlocking(Napi::Env env, uint64_t max_len, int64_t time
     while (NowNs() < spin_end) {
       g = Next(env, max_len, f);
       if (g != Got::kNone) return g;
+      // Let a process that shares our CPU run: it may be the peer we wait for (a wake-up tends
+      // to put the woken one on the waker's CPU). Returns at once when nothing else is runnable.
+      sched_yield();
     }
   }
   for (;;) {
@@ -745,7 +749,12 @@ void Channel::StopLoopSpin() {
 
 void Channel::OnIdle(uv_idle_t* handle) {
   auto* self = static_cast<Channel*>(handle->data);
-  if (self && NowNs() >= self->spin_until_ns_) self->StopLoopSpin();
+  if (self && NowNs() >= self->spin_until_ns_) {
+    self->StopLoopSpin();
+    return;
+  }
+  // As in the blocking spin: a peer on our CPU gets to run (and answer) while we spin.
+  sched_yield();
 }
 
 // Drops the frame being assembled (or what is left of one that was taken).
