@@ -28,7 +28,10 @@ export interface ConnectionOptions {
 export type PipeOptions = Pick<ConnectionOptions, 'maxMessageBytes' | 'spinMs'>;
 
 // Spinning only pays when the peer can run meanwhile: on one CPU it would only delay it.
-const DEFAULT_SPIN_MS = availableParallelism() > 1 ? 0.05 : 0;
+export const DEFAULT_SPIN_MS = availableParallelism() > 1 ? 0.05 : 0;
+
+/** What `_recvNow()` returns when no whole message is there yet. */
+export const NOTHING: unique symbol = Symbol('nothing yet');
 
 // The fds of the message being sent (reused: send is synchronous).
 const sendFds: number[] = [];
@@ -66,6 +69,8 @@ export class Connection {
   readonly #waiters: Waiter[] = [];
   #watching = false;
   #kicked = false;
+  /** The standing waiter of `_serveEach` (it never settles while the connection lasts). */
+  #server: Waiter | null = null;
 
   /** Adopts `fd` (an open pipe or socket); `close()` closes it. Python's `Connection(handle)`. */
   constructor(fd: number, options: ConnectionOptions = {}) {
@@ -184,6 +189,60 @@ export class Connection {
     });
   }
 
+  /**
+   * @internal For a server that reads its connections itself (the manager's): calls `onMessage`
+   * from the loop with each message as it arrives, in order, until EOF, a failed read or close(),
+   * which call `onEnd` once. Meanwhile `_recvNow()` may read too (a server's busy-poll).
+   */
+  _serveEach(onMessage: (m: unknown) => void, onEnd: (e: unknown) => void): void {
+    const ch = this.#open('recv', 'r');
+    if (this.#waiters.length) throw new Error('Connection._serveEach: receives are already pending on this connection');
+    let ended = false;
+    const end = (e: unknown): void => {
+      if (ended) return;
+      ended = true;
+      if (this.#server === w) this.#server = null;
+      onEnd(e);
+    };
+    const w: Waiter = {
+      take: () => {
+        try {
+          for (;;) {
+            const r = this.#call('recv', () => ch.recv(0));
+            if (r === null) return false;
+            onMessage(decode(this.#settleBytes('recv', r), this.#takeFds));
+            if (this.#server !== w) return true; // ended (or closed) while handling
+          }
+        } catch (e) {
+          end(e);
+          return true;
+        }
+      },
+      fail: end,
+    };
+    this.#server = w;
+    this.#waiters.push(w);
+    this.#watch(true);
+    // What was read ahead with an earlier receive (a handshake) is buffered here already: the fd
+    // may not turn readable for it.
+    this.#afterSync();
+  }
+
+  /**
+   * @internal A receive that never waits: the next message, or `NOTHING`. Throws at EOF (EOFError)
+   * or on a failed read. Only with no receives pending, or only `_serveEach`'s.
+   */
+  _recvNow(): unknown {
+    const ch = this.#open('recv', 'r');
+    const ws = this.#waiters;
+    if (ws.length > 1 || (ws.length === 1 && ws[0] !== this.#server)) return NOTHING;
+    const r = this.#call('recv', () => ch.recv(0));
+    if (r === null) return NOTHING;
+    // Read ahead past this message, the fd may no longer look readable: a standing waiter must still see the rest.
+    this.#afterSync();
+    return decode(this.#settleBytes('recv', r), this.#takeFds);
+  }
+
   /** Whether a message (or EOF) is ready, waiting up to `timeoutMs` (`null`/`Infinity`: forever), blocking the thread. */
   pollSync(timeoutMs: number | null = 0): boolean {
     const ch = this.#open('pollSync', 'r');
@@ -239,7 +298,10 @@ export class Connection {
     this.#watching = false;
     ch.close();
     const err = this.#closedError('recv');
-    for (const w of this.#waiters.splice(0)) w.fail(err);
+    const ws = this.#waiters.splice(0);
+    // _serveEach's waiter is out of the queue while it reads (a close from what it called).
+    if (this.#server && !ws.includes(this.#server)) ws.push(this.#server);
+    for (const w of ws) w.fail(err);
   }
 
   [Symbol.dispose](): void {
