@@ -2,7 +2,7 @@
 // connection at once on the event loop, counts references so that nothing outlives its proxies.
 import { Listener, formatAddress, type Address, type AuthKey } from './listener.js';
 import { DEFAULT_SPIN_MS, NOTHING, type Connection } from './connection.js';
-import type { SocketAddress } from './native.js';
+import { native, type SocketAddress } from './native.js';
 import { loadTarget, type TargetDesc } from './target.js';
 import { asCallOf, pyError, type CallContext } from './manager-objects.js';
 import {
@@ -45,6 +45,8 @@ class ServerClient implements CallContext {
 
 /** The longest a busy-poll keeps the loop, in ms, however many requests it serves. */
 const MAX_POLL_MS = 2;
+/** A busy-poll idle this long yields the CPU on each sweep (as a blocking receive's spin does). */
+const YIELD_AFTER_MS = 0.02;
 
 /** Grace for references of proxies in transit when their sender disconnects before they arrive. */
 const TRANSIT_GRACE_MS = 10_000;
@@ -244,6 +246,9 @@ export class ManagerServer {
           if (this.#yield) break;
           idleUntil = t + this.#spinCur;
           this.#pollStart = t;
+        } else if (t - this.#pollStart >= YIELD_AFTER_MS) {
+          // Nothing for a while: a client may be queued behind us on this CPU.
+          native.yieldCpu();
         }
         if (t >= idleUntil || t >= stop) break;
       }
