@@ -30,6 +30,13 @@ export type PipeOptions = Pick<ConnectionOptions, 'maxMessageBytes' | 'spinMs'>;
 // Spinning only pays when the peer can run meanwhile: on one CPU it would only delay it.
 export const DEFAULT_SPIN_MS = availableParallelism() > 1 ? 0.05 : 0;
 
+// Messages up to this size are read into one buffer and decoded from there (the codec copies
+// whatever it keeps): no Buffer is made per message. Longer ones arrive in a Buffer of their own.
+const RECV_SCRATCH_BYTES = 16 * 1024;
+const recvScratch = Buffer.allocUnsafeSlow(RECV_SCRATCH_BYTES);
+// A decode that itself receives (a handle's rebuild) must not overwrite the bytes being decoded.
+let scratchBusy = false;
+
 /** What `_recvNow()` returns when no whole message is there yet. */
 export const NOTHING: unique symbol = Symbol('nothing yet');
 
@@ -128,8 +135,12 @@ export class Connection {
 
   /** Receives the next message, blocking the thread until one arrives. */
   recvSync(): unknown {
-    const bytes = this.recvBytesSync();
-    return decode(bytes, this.#takeFds);
+    const ch = this.#open('recvSync', 'r');
+    try {
+      return this.#readMessage('recvSync', ch, -1, false);
+    } finally {
+      this.#afterSync();
+    }
   }
 
   /** Receives the next message. */
@@ -137,8 +148,11 @@ export class Connection {
     return this.#receive(() => {
       const ch = this.#open('recv', 'r');
       return {
-        read: (first) => this.#call('recv', () => ch.recv(0, undefined, first)),
-        settle: (r) => decode(this.#settleBytes('recv', r), this.#takeFds),
+        read: (first) => {
+          const m = this.#readMessage('recv', ch, 0, first);
+          return m === NOTHING ? null : { m };
+        },
+        settle: (r) => r.m,
       };
     });
   }
@@ -208,9 +222,9 @@ export class Connection {
       take: () => {
         try {
           for (;;) {
-            const r = this.#call('recv', () => ch.recv(0));
-            if (r === null) return false;
-            onMessage(decode(this.#settleBytes('recv', r), this.#takeFds));
+            const m = this.#readMessage('recv', ch, 0, false);
+            if (m === NOTHING) return false;
+            onMessage(m);
             if (this.#server !== w) return true; // ended (or closed) while handling
           }
         } catch (e) {
@@ -236,11 +250,10 @@ export class Connection {
     const ch = this.#open('recv', 'r');
     const ws = this.#waiters;
     if (ws.length > 1 || (ws.length === 1 && ws[0] !== this.#server)) return NOTHING;
-    const r = this.#call('recv', () => ch.recv(0));
-    if (r === null) return NOTHING;
+    const m = this.#readMessage('recv', ch, 0, false);
     // Read ahead past this message, the fd may no longer look readable: a standing waiter must still see the rest.
-    this.#afterSync();
-    return decode(this.#settleBytes('recv', r), this.#takeFds);
+    if (m !== NOTHING) this.#afterSync();
+    return m;
   }
 
   /** Whether a message (or EOF) is ready, waiting up to `timeoutMs` (`null`/`Infinity`: forever), blocking the thread. */
@@ -422,6 +435,26 @@ export class Connection {
         throw new TypeError(`Connection.${method}: ${err.message}: a Connection inside a message needs a socket to travel; send it over a duplex Pipe() or pass it in Process args`, { cause: e });
       }
       throw e;
+    }
+  }
+
+  /**
+   * Reads and decodes the next message, waiting up to `timeoutMs` (-1: forever; `first`: see
+   * NativeChannel.recv): the message, or NOTHING. Throws EOFError at EOF.
+   */
+  #readMessage(method: string, ch: NativeChannel, timeoutMs: number, first: boolean): unknown {
+    if (scratchBusy) {
+      const r = this.#call(method, () => ch.recv(timeoutMs, undefined, first));
+      return r === null ? NOTHING : decode(this.#settleBytes(method, r), this.#takeFds);
+    }
+    const r = this.#call(method, () => ch.recvInto(recvScratch, 0, timeoutMs, first));
+    if (r === null) return NOTHING;
+    if (typeof r !== 'number') return decode(this.#settleBytes(method, r), this.#takeFds);
+    scratchBusy = true;
+    try {
+      return decode(recvScratch.subarray(0, r), this.#takeFds);
+    } finally {
+      scratchBusy = false;
     }
   }
 

@@ -25,7 +25,7 @@ describe('Pipe', () => {
     w.send({ n: 1 });
     expect(r.recvSync()).toEqual({ n: 1 });
     expect(() => r.send(1)).toThrow(/Connection\.send: this end \(fd \d+\) is read-only/);
-    expect(() => w.recvSync()).toThrow(/Connection\.recvBytesSync: this end \(fd \d+\) is write-only/);
+    expect(() => w.recvSync()).toThrow(/Connection\.recvSync: this end \(fd \d+\) is write-only/);
     expect(() => w.pollSync()).toThrow(/write-only/);
     r.close();
     w.close();
