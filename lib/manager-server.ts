@@ -213,7 +213,7 @@ export class ManagerServer {
    * The busy-poll of a manager process: after a request, the next one usually follows within
    * microseconds (the same client's next call). Reading every client's connection without
    * waiting until none has sent anything for `spinCur` ms serves it without the loop's kernel
-   * wake-up. Bounded: back to the loop after MAX_POLL_MS at most, or as soon as a call needs it
+   * wake-up. Bounded: back to the loop for a turn after MAX_POLL_MS at most, or as soon as a call needs it
    * (a result still pending, shutdown), so timers, accepts and async results are never held up long.
    */
   #poll(): void {
@@ -226,6 +226,7 @@ export class ManagerServer {
     this.#pollStart = start;
     const stop = start + MAX_POLL_MS;
     let idleUntil = start + this.#spinCur;
+    let busy = false;
     try {
       while (!this.#stopped) {
         let got = false;
@@ -250,12 +251,21 @@ export class ManagerServer {
           // Nothing for a while: a client may be queued behind us on this CPU.
           native.yieldCpu();
         }
-        if (t >= idleUntil || t >= stop) break;
+        if (t >= idleUntil) break;
+        if (t >= stop) {
+          busy = true;
+          break;
+        }
       }
     } finally {
       this.#polling = false;
       this.#yield = false;
     }
+    // Still serving after MAX_POLL_MS: let the loop run one turn (it does not sleep while an
+    // immediate is pending), then poll on, rather than wait for the next request's wake-up.
+    if (busy && !this.#stopped) setImmediate(() => {
+      if (!this.#polling && !this.#stopped) this.#poll();
+    });
   }
 
   #handle(c: ServerClient, m: unknown[]): void {
