@@ -240,7 +240,11 @@ export class ManagerServer {
           }
           if (m === NOTHING) continue;
           got = true;
-          this.#handle(c, m as unknown[]);
+          try {
+            this.#handle(c, m as unknown[]);
+          } catch {
+            this.#end(c); // its reply could not be sent: it is gone (not the client whose request began this poll)
+          }
         }
         const t = performance.now();
         if (got) {
