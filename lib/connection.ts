@@ -31,13 +31,17 @@ export type PipeOptions = Pick<ConnectionOptions, 'maxMessageBytes' | 'spinMs'>;
 /** @internal */
 export const DEFAULT_SPIN_MS = availableParallelism() > 1 ? 0.05 : 0;
 
-// Messages are received into one scratch buffer and decoded from there (the decoder copies out
-// everything it keeps): a fresh Buffer per large message cost more in page faults than the rest
-// of the receive. Messages larger than the scratch arrive in a Buffer of their own, and the
-// scratch grows to take the next such one, up to KEEP_RECV_SCRATCH.
+// Messages are received into one scratch buffer and decoded from there (the codec copies out
+// everything it keeps): no Buffer is made per message, and a fresh Buffer per large message cost
+// more in page faults than the rest of the receive. Messages larger than the scratch arrive in a
+// Buffer of their own, and the scratch grows to take the next such one, up to KEEP_RECV_SCRATCH.
 const KEEP_RECV_SCRATCH = 4 * 1024 * 1024;
 let recvScratch = Buffer.allocUnsafeSlow(64 * 1024);
-let recvBusy = false; // a decode that receives again (a reducer's rebuild) gets the old path
+// A decode that itself receives (a handle's rebuild) must not overwrite the bytes being decoded.
+let scratchBusy = false;
+
+/** What `_recvNow()` returns when no whole message is there yet. */
+export const NOTHING: unique symbol = Symbol('nothing yet');
 
 // The fds of the message being sent (reused: send is synchronous).
 const sendFds: number[] = [];
@@ -78,6 +82,8 @@ export class Connection {
   readonly #waiters: Waiter[] = [];
   #watching = false;
   #kicked = false;
+  /** The standing waiter of `_serveEach` (it never settles while the connection lasts). */
+  #server: Waiter | null = null;
 
   /** Adopts `fd` (an open pipe or socket); `close()` closes it. Python's `Connection(handle)`. */
   constructor(fd: number, options: ConnectionOptions = {}) {
@@ -136,48 +142,26 @@ export class Connection {
 
   /** Receives the next message, blocking the thread until one arrives. */
   recvSync(): unknown {
-    if (recvBusy) return decode(this.recvBytesSync(), this.#takeFds);
     const ch = this.#open('recvSync', 'r');
-    recvBusy = true;
     try {
-      return this.#decodeFrame('recvSync', this.#call('recvSync', () => ch.recvInto(recvScratch, 0, -1)));
+      return this.#readMessage('recvSync', ch, -1, false);
     } finally {
-      recvBusy = false;
       this.#afterSync();
     }
   }
 
   /** Receives the next message. */
   recv(): Promise<unknown> {
-    return this.#receive<number | Buffer | undefined, unknown>(() => {
+    return this.#receive(() => {
       const ch = this.#open('recv', 'r');
-      if (recvBusy) {
-        return {
-          read: (first) => this.#call('recv', () => ch.recv(0, undefined, first)),
-          settle: (r) => decode(this.#settleBytes('recv', r as Buffer | undefined), this.#takeFds),
-        };
-      }
       return {
-        read: (first) => this.#call('recv', () => ch.recvInto(recvScratch, 0, 0, first)),
-        settle: (r) => {
-          recvBusy = true;
-          try {
-            return this.#decodeFrame('recv', r);
-          } finally {
-            recvBusy = false;
-          }
+        read: (first) => {
+          const m = this.#readMessage('recv', ch, 0, first);
+          return m === NOTHING ? null : { m };
         },
+        settle: (r) => r.m,
       };
     });
-  }
-
-  /** Decodes what a recvInto into the scratch returned: its size there, or a Buffer of its own (too big). */
-  #decodeFrame(method: string, r: number | Buffer | null | undefined): unknown {
-    if (r === undefined) throw new EOFError(`Connection.${method}: the other end closed the connection (fd ${this.#fd}) and no message is left`);
-    if (typeof r === 'number') return decodeRange(recvScratch, 0, r, this.#takeFds);
-    const b = r as Buffer;
-    if (b.length <= KEEP_RECV_SCRATCH) recvScratch = Buffer.allocUnsafeSlow(Math.min(KEEP_RECV_SCRATCH, Math.max(b.length, 2 * recvScratch.length)));
-    return decode(b, this.#takeFds);
   }
 
   /** Receives the next message as bytes, blocking the thread. A longer message than `maxLength` closes the connection and throws. */
@@ -224,6 +208,59 @@ export class Connection {
         settle: (r) => this.#settleInto('recvBytesInto', r, bytes, offset),
       };
     });
+  }
+
+  /**
+   * @internal For a server that reads its connections itself (the manager's): calls `onMessage`
+   * from the loop with each message as it arrives, in order, until EOF, a failed read or close(),
+   * which call `onEnd` once. Meanwhile `_recvNow()` may read too (a server's busy-poll).
+   */
+  _serveEach(onMessage: (m: unknown) => void, onEnd: (e: unknown) => void): void {
+    const ch = this.#open('recv', 'r');
+    if (this.#waiters.length) throw new Error('Connection._serveEach: receives are already pending on this connection');
+    let ended = false;
+    const end = (e: unknown): void => {
+      if (ended) return;
+      ended = true;
+      if (this.#server === w) this.#server = null;
+      onEnd(e);
+    };
+    const w: Waiter = {
+      take: () => {
+        try {
+          for (;;) {
+            const m = this.#readMessage('recv', ch, 0, false);
+            if (m === NOTHING) return false;
+            onMessage(m);
+            if (this.#server !== w) return true; // ended (or closed) while handling
+          }
+        } catch (e) {
+          end(e);
+          return true;
+        }
+      },
+      fail: end,
+    };
+    this.#server = w;
+    this.#waiters.push(w);
+    this.#watch(true);
+    // What was read ahead with an earlier receive (a handshake) is buffered here already: the fd
+    // may not turn readable for it.
+    this.#afterSync();
+  }
+
+  /**
+   * @internal A receive that never waits: the next message, or `NOTHING`. Throws at EOF (EOFError)
+   * or on a failed read. Only with no receives pending, or only `_serveEach`'s.
+   */
+  _recvNow(): unknown {
+    const ch = this.#open('recv', 'r');
+    const ws = this.#waiters;
+    if (ws.length > 1 || (ws.length === 1 && ws[0] !== this.#server)) return NOTHING;
+    const m = this.#readMessage('recv', ch, 0, false);
+    // Read ahead past this message, the fd may no longer look readable: a standing waiter must still see the rest.
+    if (m !== NOTHING) this.#afterSync();
+    return m;
   }
 
   /** Whether a message (or EOF) is ready, waiting up to `timeoutMs` (`null`/`Infinity`: forever), blocking the thread. */
@@ -281,7 +318,10 @@ export class Connection {
     this.#watching = false;
     ch.close();
     const err = this.#closedError('recv');
-    for (const w of this.#waiters.splice(0)) w.fail(err);
+    const ws = this.#waiters.splice(0);
+    // _serveEach's waiter is out of the queue while it reads (a close from what it called).
+    if (this.#server && !ws.includes(this.#server)) ws.push(this.#server);
+    for (const w of ws) w.fail(err);
   }
 
   [Symbol.dispose](): void {
@@ -408,6 +448,30 @@ export class Connection {
         throw new TypeError(`Connection.${method}: ${err.message}: a Connection inside a message needs a socket to travel; send it over a duplex Pipe() or pass it in Process args`, { cause: e });
       }
       throw e;
+    }
+  }
+
+  /**
+   * Reads and decodes the next message, waiting up to `timeoutMs` (-1: forever; `first`: see
+   * NativeChannel.recv): the message, or NOTHING. Throws EOFError at EOF.
+   */
+  #readMessage(method: string, ch: NativeChannel, timeoutMs: number, first: boolean): unknown {
+    if (scratchBusy) {
+      const r = this.#call(method, () => ch.recv(timeoutMs, undefined, first));
+      return r === null ? NOTHING : decode(this.#settleBytes(method, r), this.#takeFds);
+    }
+    const r = this.#call(method, () => ch.recvInto(recvScratch, 0, timeoutMs, first));
+    if (r === null) return NOTHING;
+    if (typeof r !== 'number') {
+      const b = this.#settleBytes(method, r);
+      if (b.length <= KEEP_RECV_SCRATCH) recvScratch = Buffer.allocUnsafeSlow(Math.min(KEEP_RECV_SCRATCH, Math.max(b.length, 2 * recvScratch.length)));
+      return decode(b, this.#takeFds);
+    }
+    scratchBusy = true;
+    try {
+      return decodeRange(recvScratch, 0, r, this.#takeFds);
+    } finally {
+      scratchBusy = false;
     }
   }
 

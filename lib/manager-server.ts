@@ -1,8 +1,8 @@
 // A manager's server (Python's managers.Server): holds shared objects by id, serves every client
 // connection at once on the event loop, counts references so that nothing outlives its proxies.
 import { Listener, formatAddress, type Address, type AuthKey } from './listener.js';
-import type { Connection } from './connection.js';
-import type { SocketAddress } from './native.js';
+import { DEFAULT_SPIN_MS, NOTHING, type Connection } from './connection.js';
+import { native, type SocketAddress } from './native.js';
 import { loadTarget, type TargetDesc } from './target.js';
 import { asCallOf, pyError, type CallContext } from './manager-objects.js';
 import {
@@ -42,6 +42,11 @@ class ServerClient implements CallContext {
     this.#abort.abort();
   }
 }
+
+/** The longest a busy-poll keeps the loop, in ms, however many requests it serves. */
+const MAX_POLL_MS = 2;
+/** A busy-poll idle this long yields the CPU on each sweep (as a blocking receive's spin does). */
+const YIELD_AFTER_MS = 0.02;
 
 /** Grace for references of proxies in transit when their sender disconnects before they arrive. */
 const TRANSIT_GRACE_MS = 10_000;
@@ -113,9 +118,22 @@ export class ManagerServer {
   #done!: () => void;
   readonly #finished = new Promise<void>((r) => (this.#done = r));
   readonly #where: string;
+  /** Busy-poll (see #poll): the longest and the current idle spin in ms (0: none); when the last began. */
+  readonly #spinMax: number;
+  #spinCur: number;
+  #pollStart = 0;
+  #polling = false;
+  /** A request just served needs the loop (a pending result, shutdown): end the busy-poll. */
+  #yield = false;
 
-  constructor(types: Map<string, ServedType>, options: { address?: Address; authkey: AuthKey; spinMs?: number }) {
+  /**
+   * `busyPoll`: after each request, poll every client for the next one for up to `spinMs` (the
+   * Connection default when unset) before going back to the loop. Only where the server owns
+   * its process (a manager process): it holds the loop for that long.
+   */
+  constructor(types: Map<string, ServedType>, options: { address?: Address; authkey: AuthKey; spinMs?: number; busyPoll?: boolean }) {
     this.#types = types;
+    this.#spinMax = this.#spinCur = options.busyPoll ? (options.spinMs ?? DEFAULT_SPIN_MS) : 0;
     this.#listener = new Listener({
       address: options.address, authkey: options.authkey, backlog: 128, ...(options.spinMs !== undefined && { spinMs: options.spinMs }),
     });
@@ -156,18 +174,102 @@ export class ManagerServer {
     return this.#objects.size;
   }
 
-  async #serve(conn: Connection): Promise<void> {
+  #serve(conn: Connection): void {
     const c = new ServerClient(conn);
     this.#clients.add(c);
     try {
-      for (;;) this.#handle(c, (await conn.recv()) as unknown[]);
+      conn._serveEach((m) => this.#received(c, m as unknown[]), () => this.#end(c));
     } catch {
-      // EOF: the client process ended or dropped its link
-    } finally {
-      this.#clients.delete(c);
-      conn.close();
-      this.#drop(c);
+      this.#end(c);
     }
+  }
+
+  /** A client is gone (EOF: its process ended or dropped its link; or a failed read). Idempotent. */
+  #end(c: ServerClient): void {
+    if (!this.#clients.delete(c)) return;
+    c.conn.close();
+    this.#drop(c);
+  }
+
+  /** A request came from the loop: served, then (in a manager process) the next ones are polled for a while. */
+  #received(c: ServerClient, m: unknown[]): void {
+    if (this.#polling) {
+      // Read by _serveEach while the poll below runs (it is on this stack): just serve it.
+      this.#handle(c, m);
+      return;
+    }
+    const spin = this.#spinCur;
+    if (spin > 0 && this.#pollStart > 0) {
+      // The poll that ended before this request came had spun `spin`: had it come within the
+      // longest poll, polling that long would have caught it; else poll less (a slow client).
+      const waited = performance.now() - this.#pollStart;
+      this.#spinCur = waited <= this.#spinMax ? this.#spinMax : Math.max(this.#spinMax / 16, spin / 2);
+    }
+    this.#handle(c, m);
+    if (this.#spinCur > 0) this.#poll();
+  }
+
+  /**
+   * The busy-poll of a manager process: after a request, the next one usually follows within
+   * microseconds (the same client's next call). Reading every client's connection without
+   * waiting until none has sent anything for `spinCur` ms serves it without the loop's kernel
+   * wake-up. Bounded: back to the loop for a turn after MAX_POLL_MS at most, or as soon as a call needs it
+   * (a result still pending, shutdown), so timers, accepts and async results are never held up long.
+   */
+  #poll(): void {
+    if (this.#yield) {
+      this.#yield = false;
+      return;
+    }
+    this.#polling = true;
+    const start = performance.now();
+    this.#pollStart = start;
+    const stop = start + MAX_POLL_MS;
+    let idleUntil = start + this.#spinCur;
+    let busy = false;
+    try {
+      while (!this.#stopped) {
+        let got = false;
+        for (const c of this.#clients) {
+          let m: unknown;
+          try {
+            m = c.conn._recvNow();
+          } catch {
+            this.#end(c);
+            continue;
+          }
+          if (m === NOTHING) continue;
+          got = true;
+          try {
+            this.#handle(c, m as unknown[]);
+          } catch {
+            this.#end(c); // its reply could not be sent: it is gone (not the client whose request began this poll)
+          }
+        }
+        const t = performance.now();
+        if (got) {
+          if (this.#yield) break;
+          idleUntil = t + this.#spinCur;
+          this.#pollStart = t;
+        } else if (t - this.#pollStart >= YIELD_AFTER_MS) {
+          // Nothing for a while: a client may be queued behind us on this CPU.
+          native.yieldCpu();
+        }
+        if (t >= idleUntil) break;
+        if (t >= stop) {
+          busy = true;
+          break;
+        }
+      }
+    } finally {
+      this.#polling = false;
+      this.#yield = false;
+    }
+    // Still serving after MAX_POLL_MS: let the loop run one turn (it does not sleep while an
+    // immediate is pending), then poll on, rather than wait for the next request's wake-up.
+    if (busy && !this.#stopped) setImmediate(() => {
+      if (!this.#polling && !this.#stopped) this.#poll();
+    });
   }
 
   #handle(c: ServerClient, m: unknown[]): void {
@@ -190,6 +292,7 @@ export class ManagerServer {
           for (const id of m[2] as number[]) this.#decref(c, id);
           return;
         case OP_SHUTDOWN:
+          this.#yield = true;
           this.#reply(c, reqId, ST_OK, undefined);
           // After the reply has gone out.
           setImmediate(() => this.shutdown());
@@ -223,6 +326,7 @@ export class ManagerServer {
     else throw pyError('TypeError', `'${method}' of ${e.typeid} object is an attribute, not a method`);
     const tid = e.methodToTypeid?.[method];
     if (isThenable(r)) {
+      this.#yield = true;
       r.then(
         (v) => this.#result(c, reqId, tid, v),
         (err) => this.#reply(c, reqId, ST_ERROR, errorInfo(err)),
@@ -244,6 +348,7 @@ export class ManagerServer {
     const make = t.create;
     const r = asCallOf(c, () => (isClass(make) ? new (make as unknown as new (...a: unknown[]) => unknown)(...args) : make(...args)));
     if (isThenable(r)) {
+      this.#yield = true;
       r.then(
         (obj) => this.#reply(c, reqId, ST_PROXY, this.#register(c, typeid, obj)),
         (err) => this.#reply(c, reqId, ST_ERROR, errorInfo(err)),
@@ -357,7 +462,7 @@ export async function runManagerServer(conn: Connection, cfg: ServerConfig): Pro
       else if (t.create) create = (await loadTarget(t.create, cfg.entry)) as ServedType['create'];
       types.set(t.typeid, { create, exposed: t.exposed, methodToTypeid: t.methodToTypeid });
     }
-    server = new ManagerServer(types, { address: cfg.address, authkey: cfg.authkey, spinMs: cfg.spinMs });
+    server = new ManagerServer(types, { address: cfg.address, authkey: cfg.authkey, spinMs: cfg.spinMs, busyPoll: true });
   } catch (e) {
     conn.send({ error: errorInfo(e) });
     conn.close();

@@ -80,6 +80,8 @@ export interface NativeAddon {
   resolve(family: SocketFamily, host: string): string;
   /** A socketpair (duplex) or a pipe as [read end, write end]; both close-on-exec. */
   pipe(duplex: boolean): [number, number];
+  /** sched_yield(): a busy-poll that has waited a while lets a process queued on its CPU run. */
+  yieldCpu(): void;
   /**
    * A child's exit status without reaping it (libuv reaps): null while it runs, n for exit(n),
    * -signal for a death by signal, undefined if it is not (or no longer) a child to wait for.

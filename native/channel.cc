@@ -27,6 +27,10 @@ constexpr size_t kReadBuf = 128 * 1024;
 constexpr size_t kBigFrame = 32 * 1024;
 constexpr uint64_t kSmallFormMax = 0x7fffffff;  // Python switches to the 8-byte form above this
 constexpr size_t kMaxFdsPerRead = 253;            // SCM_MAX_FD: the most one sendmsg may carry
+// A spin that has not seen the answer after this long yields the CPU on each try: when the
+// machine is busy the peer may be queued behind us on this very CPU, and without a yield it
+// would wait for our spin to end; on an idle CPU sched_yield returns at once.
+constexpr int64_t kYieldAfterNs = 20000;
 
 int64_t NowNs() {
   timespec ts;
@@ -105,6 +109,7 @@ void Channel::Init(Napi::Env env, Napi::Object exports) {
   GetInstance(env).channel_ctor = Napi::Persistent(ctor);
   exports.Set("Channel", ctor);
   exports.Set("pipe", Napi::Function::New(env, MakePipe, "pipe"));
+  exports.Set("yieldCpu", Napi::Function::New(env, YieldCpu, "yieldCpu"));
 }
 
 // new Channel(fd, readable, writable, maxMessageBytes, onReadable)
@@ -570,12 +575,12 @@ Channel::Got Channel::NextBlocking(Napi::Env env, uint64_t max_len, int64_t time
   if (spin_cur_ns_ > 0) {
     int64_t spin_end = start + spin_cur_ns_;
     if (deadline >= 0) spin_end = std::min(spin_end, deadline);
-    while (NowNs() < spin_end) {
+    for (int64_t t = start; t < spin_end; t = NowNs()) {
       g = Next(env, max_len, f);
       if (g != Got::kNone) return g;
-      // Let a process that shares our CPU run: it may be the peer we wait for (a wake-up tends
-      // to put the woken one on the waker's CPU). Returns at once when nothing else is runnable.
-      sched_yield();
+      // A reply this late: the peer may be waiting for our CPU (a wake-up tends to put the woken
+      // one on the waker's CPU). Let it have it; sched_yield returns at once when nothing else runs.
+      if (t - start >= kYieldAfterNs) sched_yield();
     }
   }
   for (;;) {
@@ -881,6 +886,12 @@ void Channel::CloseNow() {
     Unref();
     if (!on_readable_.IsEmpty()) on_readable_.Unref();
   }
+}
+
+// yieldCpu(): sched_yield, for a JS busy-poll that has waited a while (see kYieldAfterNs).
+Napi::Value YieldCpu(const Napi::CallbackInfo& info) {
+  sched_yield();  // cannot fail on Linux
+  return info.Env().Undefined();
 }
 
 Napi::Value MakePipe(const Napi::CallbackInfo& info) {

@@ -126,5 +126,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
 
 // pipe(duplex) -> [fd0, fd1]: a socketpair, or for duplex=false an os.pipe as [read, write].
 Napi::Value MakePipe(const Napi::CallbackInfo& info);
+// yieldCpu() -> undefined: sched_yield (a busy-poll lets a peer queued on its CPU run).
+Napi::Value YieldCpu(const Napi::CallbackInfo& info);
 
 }  // namespace multiproc
