@@ -290,17 +290,15 @@ export class RLock {
     const word = this.#word;
     const w = word.w;
     const i = word.i;
-    // The claim first: when another process used the lock last, its cache line is theirs, and a
-    // load before the exchange would fetch it twice (shared, then exclusive).
-    const o = Atomics.compareExchange(w, i, 0, TID);
-    if (o === 0) {
-      w[i + 1] = TOKEN;
-      w[i + RLOCK_COUNT] = 1;
-      this.#ownerDied = false;
+    const o = Atomics.load(w, i);
+    if (o === TID) {
+      w[i + RLOCK_COUNT]++;
       return true;
     }
-    if (o !== TID) return false;
-    w[i + RLOCK_COUNT]++;
+    if (o !== 0 || Atomics.compareExchange(w, i, 0, TID) !== 0) return false;
+    w[i + 1] = TOKEN;
+    w[i + RLOCK_COUNT] = 1;
+    this.#ownerDied = false;
     return true;
   }
 
