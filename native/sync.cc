@@ -108,11 +108,13 @@ int64_t TaskStart(int tid) {
 int32_t TokenOf(int64_t start) { return int32_t(start % 0x7ffffffe) + 1; }
 
 // Whether the holder recorded as (tid, token) is gone. A token of 0 means the record is being
-// written or cleared: not a verdict.
+// written or cleared: no thread by that id is a verdict (a holder killed between its claim and
+// its token store, or between clearing its token and letting go, would otherwise hold forever),
+// a running one is not (the writer, or a thread that reused the id: undecidable, left alone).
 bool HolderDead(int32_t tid, int32_t token) {
-  if (token == 0) return false;
   int64_t start = TaskStart(tid);
-  return start < 0 || TokenOf(start) != token;
+  if (start < 0) return true;
+  return token != 0 && TokenOf(start) != token;
 }
 
 int64_t Remaining(int64_t deadline, int64_t now) { return deadline < 0 ? -1 : deadline - now; }
