@@ -3,7 +3,7 @@
 // the C floor (bench/peers/sync_floor.c). Run alone with `node bench/lock.mjs`, or through bench/run.mjs.
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { PEERS, ROUNDS, compileC, combineRtt, fmtRatio, fmtRate, fmtUs, inRounds, median, percentiles, runPythonPeer } from './common.mjs';
+import { LIB_URL, PEERS, ROUNDS, compileC, combineRtt, fmtRatio, fmtRate, fmtUs, inRounds, median, percentiles, runPythonPeer } from './common.mjs';
 import { loadLib } from './pipe.mjs';
 
 export const name = 'lock';
@@ -67,7 +67,7 @@ async function pingpong(lib, mode, n) {
   return { n, p50, p99, perS: (n + warm) / (total / 1e9) };
 }
 
-async function increments(lib, n, useAsync) {
+export async function increments(lib, n, useAsync) {
   const { Value, Event, Process } = lib;
   const v = Value('i', 0);
   const go = new Event();
@@ -86,6 +86,48 @@ async function increments(lib, n, useAsync) {
   const ns = Number(process.hrtime.bigint() - t);
   if (v.value !== 2 * n || ps.some((p) => p.exitCode !== 0)) throw new Error(`increments: got ${v.value}, want ${2 * n} (exit codes ${ps.map((p) => p.exitCode)})`);
   return ns / (2 * n);
+}
+
+/**
+ * Where the time of `increments` goes: the same loop, timed from go to the end of the later
+ * loop (no process exit), after each process ran it WARM times on a Value of its own (its code
+ * optimized). Returns ns per increment of the loops, and of each process's own loop on the
+ * warm-up Value, alone (both as medians of one round).
+ */
+const WARM = 300_000;
+export async function incrementsWarm(lib, n, useAsync, libUrl = LIB_URL) {
+  const { Value, Event, Process, RawArray, Barrier } = lib;
+  const v = Value('i', 0);
+  const go = new Event();
+  const ready = new Barrier(3);
+  const ends = RawArray('d', 4); // [k]: end of process k's loop; [2 + k]: its warm-up loop, ns per increment
+  const inc = async (v, go, ready, ends, k, n, useAsync, warm, libUrl) => {
+    const { Value } = await import(libUrl);
+    const loop = async (v, n) => {
+      const lock = v.getLock();
+      if (useAsync) for (let i = 0; i < n; i++) { await lock.acquire(); v.value += 1; lock.release(); }
+      else for (let i = 0; i < n; i++) { lock.acquireSync(); v.value += 1; lock.release(); }
+    };
+    const mine = Value('i', 0);
+    await loop(mine, warm);
+    const t = process.hrtime.bigint();
+    await loop(mine, warm);
+    ends.set(2 + k, Number(process.hrtime.bigint() - t) / warm);
+    await ready.wait();
+    go.waitSync();
+    await loop(v, n);
+    ends.set(k, Number(process.hrtime.bigint()));
+  };
+  const ps = [0, 1].map((k) => new Process({ target: inc, args: [v, go, ready, ends, k, n, useAsync, WARM, libUrl], daemon: true }));
+  ps.forEach((p) => p.start());
+  await ready.wait();
+  await new Promise((r) => setTimeout(r, 200)); // both waiting for go
+  const t = process.hrtime.bigint();
+  go.set();
+  for (const p of ps) await p.join();
+  if (v.value !== 2 * n || ps.some((p) => p.exitCode !== 0)) throw new Error(`increments (warm): got ${v.value}, want ${2 * n} (exit codes ${ps.map((p) => p.exitCode)})`);
+  const end = Math.max(ends.get(0), ends.get(1));
+  return { loop: (end - Number(t)) / (2 * n), alone: median([ends.get(2), ends.get(3)]) };
 }
 
 // ---- the C floor ----
@@ -118,7 +160,17 @@ export async function run() {
     },
     ...Object.keys(PP_N).map((mode) => ({ label: `ours: ping-pong ${mode}`, measure: async () => ({ [`pp-${mode}`]: await pingpong(lib, mode, per(PP_N[mode])) }) })),
     ...(hasValue
-      ? [{ label: 'ours: Value += 1', measure: async () => ({ 'inc-sync': await increments(lib, per(INC_N), false), 'inc-async': await increments(lib, per(INC_N), true) }) }]
+      ? [
+          { label: 'ours: Value += 1', measure: async () => ({ 'inc-sync': await increments(lib, per(INC_N), false), 'inc-async': await increments(lib, per(INC_N), true) }) },
+          {
+            label: 'ours: Value += 1, warm loops',
+            measure: async () => {
+              const s = await incrementsWarm(lib, per(INC_N), false);
+              const a = await incrementsWarm(lib, per(INC_N), true);
+              return { 'inc-sync-warm': s.loop, 'inc-async-warm': a.loop, 'inc-sync-alone': s.alone, 'inc-async-alone': a.alone };
+            },
+          },
+        ]
       : []),
     {
       label: 'CPython',
@@ -198,12 +250,19 @@ export async function run() {
     rows: [
       ['inc-sync', 'multiproc Value: getLock().acquireSync(); v.value += 1; release()'],
       ['inc-async', 'multiproc Value: await getLock().acquire(); v.value += 1; release()'],
+      ['inc-sync-warm', '  the same acquireSync loops, warm (code optimized), go to the later loop\'s end (no exit)'],
+      ['inc-async-warm', '  the same await acquire() loops, warm, go to the later loop\'s end (no exit)'],
+      ['inc-sync-alone', '  one process alone, warm acquireSync loop (no contention)'],
+      ['inc-async-alone', '  one process alone, warm await acquire() loop (no contention)'],
       ['py-inc', `${py} Value: with v.get_lock(): v.value += 1`],
     ].map(([k, impl]) => {
       const ns = med(k);
-      return [impl, 2 * per(INC_N), ns === null ? '—' : ns.toFixed(0), ns && pyInc ? fmtRatio(pyInc / ns) : '—'];
+      return [impl, k.endsWith('-alone') ? WARM : 2 * per(INC_N), ns === null ? '—' : ns.toFixed(0), ns && pyInc ? fmtRatio(pyInc / ns) : '—'];
     }),
-    notes: ['Both processes start, wait for an Event, then increment as fast as they can; median of the rounds. The default lock of a Value is an RLock, as in Python.'],
+    notes: [
+      'Both processes start, wait for an Event, then increment as fast as they can; median of the rounds. The default lock of a Value is an RLock, as in Python.',
+      `The first two rows (and CPython's) run from go to both processes joined: they include each child's JIT warm-up (its first tens of thousands of iterations run unoptimized) and its exit (a node process takes ~10 ms to end). The indented rows say where the time goes: the same loops after ${WARM} warm-up increments in each process on a Value of its own, timed from go to the end of the later loop; and one process's warm loop alone.`,
+    ],
   };
 
   const u = med('u-lock');

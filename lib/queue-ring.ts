@@ -4,7 +4,7 @@
 // Layout (int32 word indices; each group on its own 64-byte line, so that a producer and a
 // consumer on two CPUs pass as few lines back and forth as they can):
 //   [0] magic  [1] capacity in bytes (a power of two)  [2] maxsize (0: none)
-//   [16..19] producer lock (a robust LockWord of LOCK_WORDS words: owner tid, token, parked, waking)
+//   [16..19] producer lock (a robust LockWord of LOCK_WORDS words: owner tid, token, parked, wake sequence)
 //   [32] TAIL  [33] its parked waiters: the line a waiting consumer spins on, written once a put
 //   [48] PUT_COUNT  [49] P_JSEQ  [50] P_JEND  [51] FD_TAG  [52] the HEAD value a producer waits on
 //   [64..67] consumer lock

@@ -2,7 +2,7 @@
 // words in shared memory. The uncontended paths are Atomics in JS; waits go native (native/sync.cc).
 //
 // Word layouts are native/sync.cc's. A lock word holds its owner's thread id (0: free),
-// someone parked), the next word the owner's token: set after the claim, cleared before the
+// the next word the owner's token: set after the claim, cleared before the
 // release, so that a waiter can tell a dead owner (or a reused tid) and take the lock over.
 import { availableParallelism } from 'node:os';
 import { native } from './native.js';
@@ -12,10 +12,11 @@ import { BrokenBarrierError } from './errors.js';
 import { describeTarget, loadTarget, entryUrl, type Target, type TargetDesc } from './target.js';
 
 // Lock words (native/sync.cc): [0] owner tid (0: free), [1] owner token, [2] parked waiters,
-// [3] a wake-up is on its way; an RLock adds [4] its recursion count (touched only by its owner).
+// [3] wake sequence (parked waiters sleep on it; odd while a wake-up is on its way); an RLock
+// adds [4] its recursion count (touched only by its owner).
 const OWNER = 0x3fffffff;
 const PARKED = 2;
-const WAKING = 3;
+const WAKE = 3;
 const RLOCK_COUNT = 4;
 /** int32 words of a Lock and of an RLock (for objects that embed one). */
 export const LOCK_WORDS = 4;
@@ -165,8 +166,12 @@ export class LockWord {
     w[i + 1] = 0;
     if (Atomics.exchange(w, i, 0) === 0) return false;
     // Someone parked (both sides seq_cst: a waiter counts itself, then looks at the word): wake
-    // one, unless a wake-up is already on its way — the woken one clears the flag when it wakes.
-    if (Atomics.load(w, i + PARKED) > 0 && Atomics.compareExchange(w, i + WAKING, 0, 1) === 0) native.futexWake(this.buf, i, 1);
+    // one, unless a wake-up is already on its way (the sequence is odd; the next waiter to look
+    // makes it even). Waiters sleep on the sequence, which never repeats as the owner word does.
+    if (Atomics.load(w, i + PARKED) > 0) {
+      const seq = Atomics.load(w, i + WAKE);
+      if ((seq & 1) === 0 && Atomics.compareExchange(w, i + WAKE, seq, (seq + 1) | 0) === seq) native.futexWake(this.buf, i + WAKE, 1);
+    }
     return true;
   }
 }

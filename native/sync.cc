@@ -4,7 +4,9 @@
 //
 // Layouts (int32 words from `base`), shared with lib/synchronize.ts:
 //   lock:  [0] owner tid (0: free)  [1] owner token (0 while being set or cleared)
-//          [2] parked waiters  [3] a wake-up is on its way (set by the releaser, cleared by the woken)
+//          [2] parked waiters  [3] wake sequence: parked waiters sleep on it (not on [0], whose
+//          value repeats: owner A, free, A again); odd while a wake-up is on its way (a releaser
+//          makes it odd and wakes one; the next waiter to look makes it even again)
 //   sem:   [0] count  [1] parked waiters  [2] bound  [3] robust  [4 + 2k] holder tid, [5 + 2k] holder token, k < slots
 //   wait:  [0] the word waited on  [1] parked waiters
 // A token identifies a thread beyond its tid: its start time, so a reused tid is never taken for
@@ -106,19 +108,26 @@ int64_t TaskStart(int tid) {
 int32_t TokenOf(int64_t start) { return int32_t(start % 0x7ffffffe) + 1; }
 
 // Whether the holder recorded as (tid, token) is gone. A token of 0 means the record is being
-// written or cleared: not a verdict.
+// written or cleared: no thread by that id is a verdict (a holder killed between its claim and
+// its token store, or between clearing its token and letting go, would otherwise hold forever),
+// a running one is not (the writer, or a thread that reused the id: undecidable, left alone).
 bool HolderDead(int32_t tid, int32_t token) {
-  if (token == 0) return false;
   int64_t start = TaskStart(tid);
-  return start < 0 || TokenOf(start) != token;
+  if (start < 0) return true;
+  return token != 0 && TokenOf(start) != token;
 }
 
 int64_t Remaining(int64_t deadline, int64_t now) { return deadline < 0 ? -1 : deadline - now; }
 
+// Parked waiters of a lock sleep on its wake sequence (word [3]), not on the owner word: a waiter
+// that read owner A could otherwise sleep through A's release if A took the lock again before
+// the waiter got into the kernel (the word is A again), and the wake-up meant for it is spent.
+std::atomic<int32_t>* LockWakeWord(std::atomic<int32_t>* w) { return w + 3; }
+
 int LockAcquire(std::atomic<int32_t>* w, int32_t me, int32_t token, int64_t deadline, int64_t spin_ns, const std::atomic<bool>* cancel) {
   std::atomic<int32_t>* tok = w + 1;
   std::atomic<int32_t>* parked = w + 2;
-  std::atomic<int32_t>* waking = w + 3;
+  std::atomic<int32_t>* wake = LockWakeWord(w);
   auto claim = [&]() {
     int32_t zero = 0;
     if (w->load(std::memory_order_relaxed) != 0 || !w->compare_exchange_strong(zero, me, std::memory_order_acquire)) return false;
@@ -138,6 +147,16 @@ int LockAcquire(std::atomic<int32_t>* w, int32_t me, int32_t token, int64_t dead
   parked->fetch_add(1, std::memory_order_seq_cst);
   int result = kTimedOut;
   for (;;) {
+    // The sequence is read before the word: a release after this read changes it (if it wakes
+    // anyone), so the sleep below returns at once instead of missing it.
+    int32_t seq = wake->load(std::memory_order_seq_cst);
+    if (uint32_t(seq) & 1) {
+      // A wake-up was on its way (to us or to another waiter, which looks again either way):
+      // spent, so that the next release wakes again.
+      int32_t even = int32_t(uint32_t(seq) + 1);
+      if (!wake->compare_exchange_strong(seq, even, std::memory_order_seq_cst)) continue;
+      seq = even;
+    }
     if (claim()) {
       result = kAcquired;
       break;
@@ -152,10 +171,8 @@ int LockAcquire(std::atomic<int32_t>* w, int32_t me, int32_t token, int64_t dead
     int64_t left = Remaining(deadline, now);
     if (deadline >= 0 && left <= 0) break;
     int64_t slice = left < 0 || left > kCheckNs ? kCheckNs : left;
-    bool timed_out = FutexWait(w, v, slice);
-    // Awake (for whatever reason): the next release may wake someone again.
-    waking->store(0, std::memory_order_seq_cst);
-    if (!timed_out || w->load(std::memory_order_relaxed) != v) continue;
+    bool timed_out = FutexWait(wake, seq, slice);
+    if (!timed_out || w->load(std::memory_order_seq_cst) != v) continue;
     // Nothing happened for a whole slice: is the owner still there?
     if (HolderDead(v, tok->load(std::memory_order_seq_cst))) {
       // Exactly the word we judged: if anyone moved meanwhile, we look again.
@@ -271,6 +288,9 @@ int WaitWhile(std::atomic<int32_t>* w, int32_t val, int64_t deadline, int64_t sp
   waiters->fetch_sub(1, std::memory_order_seq_cst);
   return result;
 }
+
+// The word a job's thread sleeps on.
+std::atomic<int32_t>* ParkWord(WaitJob* j) { return j->kind == kLock ? LockWakeWord(j->base) : j->base; }
 
 // One non-blocking try of a wait (a spin step on the loop): its result, or -1 to go on waiting.
 int TryOnce(WaitJob* j) {
@@ -595,7 +615,7 @@ void WaitPool::Cancel(uint32_t id) {
   WaitJob* job = it->second;
   job->cancel.store(true);
   // Kick it out of its park; other waiters on the word wake too and simply look again.
-  FutexWake(job->base, INT_MAX);
+  FutexWake(ParkWord(job), INT_MAX);
 }
 
 void WaitPool::Shutdown(napi_env env) {
@@ -605,7 +625,7 @@ void WaitPool::Shutdown(napi_env env) {
     stopping_ = true;
     for (auto& [id, job] : pending_) {
       job->cancel.store(true);
-      FutexWake(job->base, INT_MAX);
+      FutexWake(ParkWord(job), INT_MAX);
     }
     cv_.notify_all();
     for (auto& [id, t] : threads_) all.push_back(std::move(t));

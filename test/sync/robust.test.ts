@@ -77,4 +77,34 @@ describe('robust ownership', () => {
     `);
     expect(JSON.parse(out)).toEqual({ code: -9, got: false });
   });
+
+  // The token is written just after the claim and cleared just before the release: a holder
+  // killed in between leaves its tid with token 0 (seen in a queue's put lock after SIGKILLs).
+  for (const [name, make] of [
+    ['Lock', 'new Lock()'],
+    ['RLock', 'new RLock()'],
+  ]) {
+    it(`${name}: a holder killed between its claim and its token store (token 0) is taken over too`, async () => {
+      const out = await runNodeOk(`
+        import { Lock, RLock, Process } from LIB;
+        const x = ${make};
+        const p = new Process({
+          target: (x) => {
+            x.acquireSync();
+            x.word.w[x.word.i + 1] = 0; // as if killed before the token store
+            process.kill(process.pid, 'SIGKILL');
+          },
+          args: [x],
+        });
+        p.start();
+        await p.join();
+        const t = performance.now();
+        const got = x.acquireSync({ timeout: 20000 });
+        console.log(JSON.stringify({ code: p.exitCode, got, ownerDied: x.ownerDied, ms: performance.now() - t }));
+      `);
+      const r = JSON.parse(out);
+      expect(r).toMatchObject({ code: -9, got: true, ownerDied: true });
+      expect(r.ms).toBeLessThan(15000);
+    });
+  }
 });
