@@ -83,6 +83,37 @@ def value_inc(n):
     return dt / (2 * n)
 
 
+def inc_loops(v, n, go, ready, ends, k, warm):
+    die_with_parent()
+    mine = mp.Value("i", 0)
+    for _ in range(warm):
+        with mine.get_lock():
+            mine.value += 1
+    ready.wait()
+    go.wait()
+    for _ in range(n):
+        with v.get_lock():
+            v.value += 1
+    ends[k] = time.perf_counter_ns()
+
+
+def value_inc_loops(n, warm):
+    """As value_inc, but after `warm` increments in each process on a Value of its own, and timed
+    from go to the end of the later loop (no process exit): as the bench's warm rows of ours."""
+    v, go, ready, ends = mp.Value("i", 0), mp.Event(), mp.Barrier(3), mp.Array("q", 2)
+    ps = [mp.Process(target=inc_loops, args=(v, n, go, ready, ends, k, warm)) for k in range(2)]
+    for p in ps:
+        p.start()
+    ready.wait()
+    time.sleep(0.2)
+    t = time.perf_counter_ns()
+    go.set()
+    for p in ps:
+        p.join()
+    assert v.value == 2 * n, v.value
+    return (max(ends[0], ends[1]) - t) / (2 * n)
+
+
 def main():
     die_with_parent()
     cfg = json.loads(sys.argv[1])
@@ -95,6 +126,8 @@ def main():
         out["pingpong"] = pingpong(cfg["pp_n"], cfg.get("warm", 200))
     if cfg.get("inc_n"):
         out["inc"] = value_inc(cfg["inc_n"])
+    if cfg.get("inc_warm"):
+        out["inc_loops"] = value_inc_loops(cfg["inc_n"], cfg["inc_warm"])
     print(json.dumps(out))
 
 
