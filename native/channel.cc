@@ -27,10 +27,6 @@ constexpr size_t kReadBuf = 128 * 1024;
 constexpr size_t kBigFrame = 32 * 1024;
 constexpr uint64_t kSmallFormMax = 0x7fffffff;  // Python switches to the 8-byte form above this
 constexpr size_t kMaxFdsPerRead = 253;            // SCM_MAX_FD: the most one sendmsg may carry
-// A spin that has not seen the answer after this long yields the CPU on each try: when the
-// machine is busy the peer may be queued behind us on this very CPU, and without a yield it
-// would wait for our spin to end; on an idle CPU sched_yield returns at once.
-constexpr int64_t kYieldAfterNs = 20000;
 
 int64_t NowNs() {
   timespec ts;
@@ -578,9 +574,10 @@ Channel::Got Channel::NextBlocking(Napi::Env env, uint64_t max_len, int64_t time
     for (int64_t t = start; t < spin_end; t = NowNs()) {
       g = Next(env, max_len, f);
       if (g != Got::kNone) return g;
-      // A reply this late: the peer may be waiting for our CPU (a wake-up tends to put the woken
-      // one on the waker's CPU). Let it have it; sched_yield returns at once when nothing else runs.
-      if (t - start >= kYieldAfterNs) sched_yield();
+      // The peer may be waiting for our CPU: a socket's wake-up is a "sync" one, which puts the
+      // woken process on its waker's CPU. Let it run; sched_yield returns at once when nothing
+      // else is runnable here.
+      sched_yield();
     }
   }
   for (;;) {
@@ -888,7 +885,7 @@ void Channel::CloseNow() {
   }
 }
 
-// yieldCpu(): sched_yield, for a JS busy-poll that has waited a while (see kYieldAfterNs).
+// yieldCpu(): sched_yield, for a JS busy-poll that has waited a while (as a receive's spin yields).
 Napi::Value YieldCpu(const Napi::CallbackInfo& info) {
   sched_yield();  // cannot fail on Linux
   return info.Env().Undefined();
