@@ -95,7 +95,7 @@ class ForkserverLauncher implements Launcher {
 
   constructor() {
     this.#refill();
-    process.once('exit', () => this.shutdown());
+    installExitHook();
   }
 
   launch(o: LaunchOptions): Launched {
@@ -158,6 +158,15 @@ class ForkserverLauncher implements Launcher {
 
 let method: StartMethod | null = null;
 let current: Launcher | null = null;
+let exitHookInstalled = false;
+
+// One hook for whichever launcher is current when the process exits (a launcher replaced by
+// setStartMethod was shut down then): one listener, however often the start method changes.
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => current?.shutdown());
+}
 
 /** Python's set_start_method: once set it can only be changed with `force: true`. */
 export function setStartMethod(m: StartMethod, options: { force?: boolean } = {}): void {

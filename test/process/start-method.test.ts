@@ -22,6 +22,16 @@ describe('start methods', () => {
     });
   });
 
+  it('changing the start method back and forth adds one exit hook in all, and leaves no warm process behind', async () => {
+    const out = await runNodeOk(`
+      import { setStartMethod } from LIB;
+      const before = process.listenerCount('exit');
+      for (let i = 0; i < 20; i++) setStartMethod(i % 2 ? 'spawn' : 'forkserver', { force: true });
+      console.log(process.listenerCount('exit') - before);
+    `);
+    expect(Number(out.trim())).toBeLessThanOrEqual(1);
+  });
+
   it('forkserver: targets run in warm processes, exit codes and daemons as with spawn, and the parent exits cleanly', async () => {
     const out = await runNodeOk(`
       import { Process, Pipe, setStartMethod } from LIB;
