@@ -283,6 +283,10 @@ int WaitWhile(std::atomic<int32_t>* w, int32_t val, int64_t deadline, int64_t sp
       result = kTimedOut;
       break;
     }
+    // A waiter thread's sleep is bounded: a cancel (close(), the environment's teardown) that
+    // lands between the look at `cancel` above and the sleep wakes nobody, since the word did not
+    // change; the next look, at most kCheckNs later, sees it.
+    if (cancel && (left < 0 || left > kCheckNs)) left = kCheckNs;
     FutexWait(w, val, left);
   }
   waiters->fetch_sub(1, std::memory_order_seq_cst);
