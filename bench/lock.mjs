@@ -246,7 +246,7 @@ export async function run() {
   const pyInc = med('py-inc');
   const pyIncLoops = med('py-inc-loops');
   const incTable = {
-    title: 'Value(\'i\') += 1 under its lock, 2 processes (ns per increment, from go to both joined)',
+    title: 'Value(\'i\') += 1 under its lock, 2 processes (ns per increment; first rows from go to both joined, indented ones warm loops)',
     columns: ['implementation', 'increments', 'ns/increment', 'vs CPython'],
     rows: [
       ['inc-sync', 'multiproc Value: getLock().acquireSync(); v.value += 1; release()'],
