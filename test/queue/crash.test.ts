@@ -133,15 +133,20 @@ describe('processes killed by SIGKILL in the middle of real puts and gets', () =
         target: (q, results) => {
           const last = new Map();
           let torn = 0, disorder = 0, n = 0, bytes = 0;
-          for (;;) {
-            const m = q.getSync();
-            if (m === 'end') break;
-            const fill = (m.p * 31 + m.i) & 255;
-            if (m.data.length !== m.len || !m.data.equals(Buffer.alloc(m.len, fill))) torn++;
-            if ((last.get(m.p) ?? -1) !== m.i - 1) disorder++;
-            last.set(m.p, m.i);
-            n++;
-            bytes += m.len;
+          try {
+            for (;;) {
+              const m = q.getSync();
+              if (m === 'end') break;
+              const fill = (m.p * 31 + m.i) & 255;
+              if (m.data.length !== m.len || !m.data.equals(Buffer.alloc(m.len, fill))) torn++;
+              if ((last.get(m.p) ?? -1) !== m.i - 1) disorder++;
+              last.set(m.p, m.i);
+              n++;
+              bytes += m.len;
+            }
+          } catch (e) {
+            results.putSync({ error: String(e?.stack ?? e), n }); // said, rather than a parent waiting forever
+            return;
           }
           results.putSync({ torn, disorder, n, bytes, last: [...last] });
         },
@@ -158,7 +163,8 @@ describe('processes killed by SIGKILL in the middle of real puts and gets', () =
           if (i % 2) await q.put(m); else q.putSync(m);
         }
       };
-      const stopped = (pid) => { try { return / T /.test(readFileSync('/proc/' + pid + '/stat', 'utf8').split(')')[1].slice(0, 3)); } catch { return true; } };
+      // Stopped, or gone (a zombie, or reaped): either way no longer running.
+      const stopped = (pid) => { try { return / [TtZX] /.test(readFileSync('/proc/' + pid + '/stat', 'utf8').split(')')[1].slice(0, 3)); } catch { return true; } };
       let kills = 0, seed = 7;
       const rnd = (n) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
       for (let k = 0; k < 8; k++) {
@@ -171,6 +177,7 @@ describe('processes killed by SIGKILL in the middle of real puts and gets', () =
         for (let tries = 0; tries < 5000; tries++) {
           process.kill(p.pid, 'SIGSTOP');
           while (!stopped(p.pid)) await sleep(0);
+          if (p.exitCode !== null) throw new Error('producer ' + k + ' ended by itself (exit code ' + p.exitCode + ') after ' + (Atomics.load(w, W.PUT_COUNT) - before) + ' puts');
           if ((Atomics.load(w, W.P_LOCK) & 0x3fffffff) === p.pid) {
             process.kill(p.pid, 'SIGKILL');
             kills++;
@@ -179,14 +186,18 @@ describe('processes killed by SIGKILL in the middle of real puts and gets', () =
           process.kill(p.pid, 'SIGCONT');
           await sleep(rnd(3));
         }
-        await p.join();
+        // A producer never caught holding the lock would put forever: say so instead of hanging.
+        await p.join(20000);
+        if (p.exitCode === null) { p.kill(); throw new Error('producer ' + k + ' was never caught holding the put lock (kills ' + kills + ')'); }
       }
       await q.put('end');
-      const r = await results.get();
+      const state = () => JSON.stringify({ kills, P_LOCK: Atomics.load(w, W.P_LOCK), PUT: Atomics.load(w, W.PUT_COUNT), GET: Atomics.load(w, W.GET_COUNT), consumer: consumer.exitCode });
+      const r = await results.get({ timeout: 30000 }).catch((e) => { throw new Error('no result from the consumer: ' + state(), { cause: e }); });
       await consumer.join();
       console.log(JSON.stringify({ ...r, kills, code: consumer.exitCode, qsize: q.qsize(), empty: q.empty() }));
     `);
     const r = JSON.parse(out);
+    expect(r.error).toBeUndefined();
     expect(r.kills).toBe(8);
     expect(r.torn).toBe(0);
     expect(r.disorder).toBe(0);
