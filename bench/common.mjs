@@ -299,3 +299,14 @@ export async function runPythonPeer(script, cfg) {
   }
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
+
+/** utime + stime of a live process in ns (from /proc; fields 14 and 15, clock ticks of 10 ms), or `gone` if it has ended. */
+export function procCpuNs(pid, gone = NaN) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 1e7;
+  } catch {
+    return gone;
+  }
+}

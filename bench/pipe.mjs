@@ -2,12 +2,11 @@
 // child_process.fork() IPC ('json', 'advanced'), CPython's multiprocessing.Pipe and the C floor.
 // Run alone with `node bench/pipe.mjs`, or with the others through `node bench/run.mjs`.
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   runPythonPeer,
   LIB_URL, PEERS, ROUNDS, combineRate, combineRtt, compileC, ended, fmtMBs, fmtRate, fmtRatio, fmtUs,
-  inRounds, now, percentiles, spawnTracked, track,
+  inRounds, now, percentiles, procCpuNs, spawnTracked, track,
 } from './common.mjs';
 
 export const name = 'pipe';
@@ -44,16 +43,6 @@ export async function loadLib() {
 
 // ---- multiproc ----
 
-/** utime + stime of a live process in ns (from /proc; clock ticks of 10 ms), or NaN. */
-function procCpuNs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 1e7; // fields 14 and 15, in USER_HZ = 100
-  } catch {
-    return NaN;
-  }
-}
 
 /**
  * Round trips with our Connection: a child runs pipe_peer.mjs `role` on the other end.

@@ -4,7 +4,7 @@
 // Run alone with `node bench/pool.mjs`, or with the others through `node bench/run.mjs`.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PEERS, ROUNDS, ended, fmtRate, fmtRatio, fmtUs, inRounds, median, now, percentiles, runPythonPeer, spawnTracked } from './common.mjs';
+import { PEERS, ROUNDS, ended, fmtRate, fmtRatio, fmtUs, inRounds, median, now, percentiles, procCpuNs, runPythonPeer, spawnTracked } from './common.mjs';
 import { loadLib } from './pipe.mjs';
 
 export const name = 'pool';
@@ -62,12 +62,12 @@ async function ours(kind) {
     if (echo) await echo.end();
     const workers = kind === 'Pool' ? childPids() : [];
     const cpu0 = process.cpuUsage();
-    const wcpu0 = workers.map(procCpuNs);
+    const wcpu0 = workers.map((pid) => procCpuNs(pid, 0));
     let t = now();
     const r1 = await pool.map(square, items, { chunksize: 1 });
     const cs1Ns = Number(now() - t);
     const cpu = process.cpuUsage(cpu0);
-    const wcpu = workers.map((pid, i) => procCpuNs(pid) - wcpu0[i]).reduce((a, b) => a + b, 0);
+    const wcpu = workers.map((pid, i) => procCpuNs(pid, 0) - wcpu0[i]).reduce((a, b) => a + b, 0);
     t = now();
     let r2;
     for (let k = 0; k < AUTO_REPS; k++) r2 = await pool.map(square, items);
@@ -97,16 +97,6 @@ function childPids() {
   return out;
 }
 
-/** utime + stime of a live process in ns (clock ticks of 10 ms), or 0. */
-function procCpuNs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 1e7;
-  } catch {
-    return 0;
-  }
-}
 
 /** A child echoing on a bare Pipe (recvSync, send), warmed: what apply() adds to. */
 async function echoProcess(lib) {

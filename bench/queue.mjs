@@ -2,13 +2,12 @@
 // multiprocessing.Queue and SimpleQueue, child_process.fork() IPC, worker_threads MessagePort and
 // the C floors (an SPSC shared-memory ring; futex ping-pong). Run alone with `node bench/queue.mjs`,
 // or with the others through `node bench/run.mjs`.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import {
   PEERS, ROUNDS, combineRtt, compileC, fmtMBs, fmtRate, fmtRatio, fmtUs, inRounds, median, now, percentiles,
-  runPythonPeer,
+  procCpuNs, runPythonPeer,
 } from './common.mjs';
 import { OBJ, forkOneway, forkRtt, loadLib } from './pipe.mjs';
 
@@ -26,16 +25,6 @@ const PEER_RTT_N = 4_000;
 const PY = join(PEERS, 'py_queue.py');
 const PORT_PEER = join(PEERS, 'port_peer.mjs');
 
-/** utime + stime of a live process in ns (clock ticks of 10 ms), or NaN. */
-function procCpuNs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 1e7;
-  } catch {
-    return NaN;
-  }
-}
 
 // ---- ours ----
 
