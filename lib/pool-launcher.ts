@@ -5,7 +5,8 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Connection, DEFAULT_SPIN_MS, Pipe } from './connection.js';
+import { DEFAULT_SPIN_MS, Pipe, type Connection } from './connection.js';
+import { PoolLink } from './pool-link.js';
 import { Process } from './process.js';
 import { getStartMethod } from './context.js';
 
@@ -31,8 +32,8 @@ const SIGNAL_NAMES = new Map(Object.entries(os.constants.signals).map(([name, n]
 
 /** One worker as the pool sees it. */
 export interface PoolWorkerHandle {
-  /** The pool's end of the worker's Connection. */
-  readonly conn: Connection;
+  /** The pool's end of the wire to the worker (its rings and Connection). */
+  readonly link: PoolLink;
   /** "SpawnPoolWorker-3 (pid 1234)", for messages. */
   readonly label: string;
   /** The exit code once the worker has ended, else null. */
@@ -58,12 +59,14 @@ export interface PoolLauncher {
 }
 
 class ProcessWorker implements PoolWorkerHandle {
-  readonly conn: Connection;
+  readonly link: PoolLink;
   readonly #p: Process;
 
   constructor() {
     const [ours, theirs] = Pipe();
+    let link: PoolLink | undefined;
     try {
+      link = new PoolLink(ours, false, POOL_SPIN_MS);
       const p = new Process({ target: WORKER_TARGET, args: [theirs], daemon: true });
       // Python's names: SpawnPoolWorker-1, ForkserverPoolWorker-2, ...
       const method = getStartMethod();
@@ -71,12 +74,13 @@ class ProcessWorker implements PoolWorkerHandle {
       p.start();
       this.#p = p;
     } catch (e) {
-      ours.close();
+      if (link) link.release();
+      else ours.close();
       throw e;
     } finally {
       theirs.close(); // the child has its own copy (sent with the start message)
     }
-    this.conn = ours;
+    this.link = link;
   }
 
   get label(): string {
@@ -102,7 +106,7 @@ class ProcessWorker implements PoolWorkerHandle {
   }
 
   release(): void {
-    this.conn.close();
+    this.link.release();
     this.#p.close();
   }
 }
@@ -111,18 +115,22 @@ let threadCounter = 0;
 const liveThreads = new Set<ThreadWorker>();
 let exitHookInstalled = false;
 
-// When this process exits, Node ends its worker threads and waits for them; a thread blocked in
-// its receive would never notice. The EOF of its Connection wakes it.
+// When this process exits, Node ends its worker threads and waits for them; a thread waiting for
+// tasks would never notice. The end of its task stream wakes it (its Connection's EOF would, within
+// pool-link's CHECK_MS, should the ring be full).
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const t of liveThreads) t.conn.close();
+    for (const t of liveThreads) {
+      t.link.close();
+      t.link.conn.close();
+    }
   });
 }
 
 class ThreadWorker implements PoolWorkerHandle {
-  readonly conn: Connection;
+  readonly link: PoolLink;
   readonly label: string;
   readonly #w: Worker;
   /** Our copy of the thread's end, held until the thread has its own duplicate (see pool-thread.ts). */
@@ -134,16 +142,19 @@ class ThreadWorker implements PoolWorkerHandle {
   constructor() {
     const [ours, theirs] = Pipe();
     let w: Worker;
+    let link: PoolLink | undefined;
     try {
+      link = new PoolLink(ours, true, POOL_SPIN_MS);
       w = new Worker(THREAD_ENTRY, { workerData: { fd: theirs.fileno() } });
     } catch (e) {
-      ours.close();
+      if (link) link.release();
+      else ours.close();
       theirs.close();
       throw e;
     }
     this.#w = w;
+    this.link = link;
     this.#theirs = theirs;
-    this.conn = ours;
     this.label = `ThreadPoolWorker-${++threadCounter} (thread ${w.threadId})`;
     w.unref();
     liveThreads.add(this);
@@ -187,8 +198,10 @@ class ThreadWorker implements PoolWorkerHandle {
   }
 
   stop(): void {
-    // A thread waiting for tasks sits in a blocking receive, which only the EOF ends.
-    this.conn.close();
+    // A thread waiting for tasks sits in a blocking get, which the end of its task stream ends
+    // (or, should the ring be full, its Connection's EOF).
+    this.link.close();
+    this.link.conn.close();
     if (this.#code === null) void this.#w.terminate();
   }
 
@@ -197,7 +210,7 @@ class ThreadWorker implements PoolWorkerHandle {
   }
 
   release(): void {
-    this.conn.close();
+    this.link.release();
     this.ready();
   }
 }

@@ -1,7 +1,8 @@
 // The wire between a Pool and its workers (lib/pool.ts, lib/pool-worker.ts): message layouts,
 // and how an error thrown in a worker travels back as a record and becomes an Error again.
 //
-// Everything is one Connection per worker, messages encoded by the codec (so handles travel).
+// Messages are encoded by the codec (so handles travel). The InitMessage goes on the worker's
+// Connection; everything else on its two rings, each stream ended by a null (lib/pool-link.ts).
 // Pool → worker:
 //   the first message: InitMessage (below);
 //   then batches, flat arrays of triples [kind, fnId, payload, kind, fnId, payload, ...]:
@@ -23,6 +24,7 @@
 //                                     results flushed; running = 1 if a task was in progress: that
 //                                     one failed, the tasks after it were never started
 import type { TargetDesc } from './target.js';
+import type { RingsWire } from './pool-link.js';
 
 export const K_DEF = 0;
 export const K_APPLY = 1;
@@ -57,6 +59,8 @@ export interface InitMessage {
   entry: string;
   /** How the pool names this worker in messages. */
   name: string;
+  /** Where the worker finds its task and result rings (lib/pool-link.ts). */
+  rings: RingsWire;
 }
 
 /** An error as it travels: what is needed to rebuild one of the same name and message. */

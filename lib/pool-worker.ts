@@ -1,9 +1,10 @@
 // A Pool worker: the loop that a pool's process (a Process target) or thread (lib/pool-thread.ts)
-// runs — take batches of tasks from the pool's Connection, run them in order, send results back.
-// The wire is described in lib/pool-protocol.ts.
+// runs — take batches of tasks from the pool's task ring, run them in order, put results back.
+// The messages are described in lib/pool-protocol.ts, the wire in lib/pool-link.ts.
 import './index.js'; // every type that travels registers its reducer, so task args can hold any of them
 import { threadId } from 'node:worker_threads';
-import { Connection } from './connection.js';
+import { Connection, DEFAULT_SPIN_MS } from './connection.js';
+import { WorkerLink } from './pool-link.js';
 import { DenseNumbers, encode } from './codec.js';
 import { EOFError } from './errors.js';
 import { explainTargetError, loadTarget, type TargetDesc } from './target.js';
@@ -17,6 +18,8 @@ import {
 // tasks costs few messages while a slow task never holds back the results before it for long.
 const FLUSH_COUNT = 128;
 const FLUSH_MS = 0.2;
+/** How long an ending worker waits for room to put its last results. */
+const EXIT_SEND_MS = 1000;
 
 type Loaded = { fn: Function; desc: TargetDesc } | { error: unknown; desc: TargetDesc };
 
@@ -40,6 +43,7 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 
 class Worker {
   readonly #conn: Connection;
+  #link: WorkerLink | null = null;
   readonly #fns: (Loaded | undefined)[] = [];
   #name = 'pool worker';
   #entry = '';
@@ -64,6 +68,8 @@ class Worker {
       if (e instanceof EOFError) return this.#exit(0); // the pool went away before we started
       throw e;
     }
+    this.#link = new WorkerLink(conn, init.rings, DEFAULT_SPIN_MS);
+    const link = this.#link;
     this.#name = init.name;
     this.#entry = init.entry;
     this.#maxtasks = init.maxtasks;
@@ -76,7 +82,6 @@ class Worker {
         await fn(...init.initargs);
       } catch (e) {
         this.#send([M_INIT_ERROR, this.#record(explainTargetError(e, init.initializer, `Pool ${this.#name}: initializer`))]);
-        await this.#drain();
         return this.#exit(1);
       }
     }
@@ -85,12 +90,12 @@ class Worker {
     for (;;) {
       // About to wait for tasks: send what we have first, unless more tasks are already here (a
       // stream of batches) — a lone task's result (apply) goes at once, without asking.
-      if (this.#out.length > 1 && (lastBatch <= 3 || !conn.pollSync(0))) this.#flush();
+      if (this.#out.length > 1 && (lastBatch <= 3 || !link.pending())) this.#flush();
       let batch: unknown[];
       try {
-        batch = conn.recvSync() as unknown[];
+        batch = link.recvSync() as unknown[];
       } catch (e) {
-        if (e instanceof EOFError || conn.closed || isPeerGone(e)) break; // the pool closed us: done
+        if (e instanceof EOFError || link.closed || isPeerGone(e)) break; // the pool closed us: done
         this.#send([M_BATCH_ERROR, this.#record(e)]); // a batch that did not decode; the stream goes on
         continue;
       }
@@ -100,7 +105,6 @@ class Worker {
       if (this.#maxtasks > 0 && this.#done >= this.#maxtasks) break;
     }
     if (this.#out.length > 1) this.#flush();
-    await this.#drain();
     this.#exit(0);
   }
 
@@ -206,7 +210,7 @@ class Worker {
     const out = this.#out;
     this.#out = [M_RESULTS];
     try {
-      this.#conn.send(out);
+      this.#link!.send(out);
     } catch (e) {
       if (isPeerGone(e)) return; // the pool is gone: the next receive ends the loop
       if (!(e instanceof TypeError)) throw e;
@@ -229,30 +233,29 @@ class Worker {
   /** Sends, ignoring a pool that is gone (the worker then ends at its next receive). */
   #send(msg: unknown[]): void {
     try {
-      this.#conn.send(msg);
+      this.#link!.send(msg);
     } catch (e) {
       if (!isPeerGone(e)) throw e;
     }
   }
 
-  /** Waits until what was sent has been taken by the kernel (a big result may still be queued). */
-  async #drain(): Promise<void> {
-    while (!this.#conn.closed && this.#conn.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 1));
-  }
-
   readonly #onExit = (): void => {
     if (this.#finished) return;
     this.#finished = true;
+    const link = this.#link;
+    if (!link) return; // not started: the pool learns of our end from the exit
     try {
-      if (this.#out.length > 1) this.#conn.send(this.#out);
-      this.#conn.send([M_DYING, this.#running ? 1 : 0]);
+      // Bounded: a pool that does not read must not hold the exit up for long.
+      if (this.#out.length > 1) link.send(this.#out, EXIT_SEND_MS);
+      link.send([M_DYING, this.#running ? 1 : 0], EXIT_SEND_MS);
     } catch {
-      // the pool is gone, or a result cannot travel: it learns of our end from the EOF
+      // the pool is gone, or a result cannot travel: it learns of our end from the exit
     }
   };
 
   #exit(code: number): void {
     this.#finished = true;
+    this.#link?.close();
     process.exit(code);
   }
 }

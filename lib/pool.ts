@@ -15,7 +15,6 @@
 // task of a chunksize-1 map beside the workers', and apply()'s round trip beside a bare Pipe's.
 import { availableParallelism } from 'node:os';
 import { DenseNumbers, encode } from './codec.js';
-import { setConnectionSpin } from './connection.js';
 import { registerReducer } from './reduction.js';
 import { EOFError, ProcessError, TimeoutError } from './errors.js';
 import { cpuCount } from './process.js';
@@ -653,7 +652,7 @@ export class Pool {
   readonly #launcher: PoolLauncher;
   readonly #what: string;
   readonly #size: number;
-  readonly #init: Omit<InitMessage, 'name'>;
+  readonly #init: Omit<InitMessage, 'name' | 'rings'>;
   readonly #maxtasks: number;
   #state: 'run' | 'close' | 'terminate' = 'run';
   #broken: Error | null = null;
@@ -956,7 +955,7 @@ export class Pool {
     const want = busy < CPUS;
     if (want === this.#spin) return;
     this.#spin = want;
-    for (const w of this.#workers) setConnectionSpin(w.handle.conn, want ? POOL_SPIN_MS : 0);
+    for (const w of this.#workers) w.handle.link.setSpin(want ? POOL_SPIN_MS : 0);
   }
 
   #sendBatch(w: Slot, max: number): void {
@@ -990,12 +989,12 @@ export class Pool {
     }
     if (tasks.length === 0) return;
     try {
-      w.handle.conn.send(msg);
+      w.handle.link.send(msg);
     } catch (e) {
       this.#unsend(w, tasks, defs);
       const code = (e as NodeJS.ErrnoException).code;
       if (e instanceof TypeError) this.#refuseUncloneable(tasks);
-      else if (code !== 'EPIPE' && code !== 'ECONNRESET' && !w.handle.conn.closed) {
+      else if (code !== 'EPIPE' && code !== 'ECONNRESET' && !w.handle.link.closed) {
         // Too big for the connection, most likely: these tasks cannot be sent as they are.
         for (const t of tasks) this.#settleTask(t, false, new Error(`${this.#what}: cannot send a task: ${(e as Error).message}`, { cause: e }));
       } else {
@@ -1043,10 +1042,10 @@ export class Pool {
   /** Reads a worker's messages while it owes results (or has not said it is ready). */
   async #pump(w: Slot): Promise<void> {
     w.reading = true;
-    const conn = w.handle.conn;
+    const link = w.handle.link;
     try {
       while (!w.gone && (!w.ready || w.outstanding.length > 0)) {
-        const msg = (await conn.recv()) as unknown[];
+        const msg = (await link.recv()) as unknown[];
         this.#onMessage(w, msg);
         if (this.#queue.length > 0) this.#dispatch();
       }
@@ -1140,11 +1139,11 @@ export class Pool {
 
   #startWorker(): void {
     const handle = this.#launcher.start();
-    setConnectionSpin(handle.conn, this.#spin ? POOL_SPIN_MS : 0);
+    handle.link.setSpin(this.#spin ? POOL_SPIN_MS : 0);
     const w = new Slot(handle);
     this.#workers.push(w);
     try {
-      handle.conn.send({ ...this.#init, name: handle.label });
+      handle.link.start({ ...this.#init, name: handle.label });
     } catch (e) {
       // Checked in the constructor; a handle in initargs closed since then.
       handle.kill();
@@ -1154,11 +1153,15 @@ export class Pool {
       return;
     }
     // An idle worker that dies is noticed (and replaced) without keeping this process alive. A
-    // busy one is handled by its reader at EOF (after the results it sent before it ended); should
-    // that EOF not come (an fd kept open elsewhere), the exit settles it a moment later anyway.
+    // busy one is handled by its reader, which takes the results the worker committed before it
+    // ended, then the end of the stream that ended() puts behind them; should that not come (the
+    // put cannot finish), the exit settles it a moment later anyway.
     w.cancelExitWatch = handle.onExit(() => {
       if (!w.reading) void this.#lost(w);
-      else setTimeout(() => void this.#lost(w), EOF_GRACE_MS).unref();
+      else {
+        handle.link.ended();
+        setTimeout(() => void this.#lost(w), EOF_GRACE_MS).unref();
+      }
     }, false);
     void this.#pump(w);
   }
@@ -1255,13 +1258,13 @@ export class Pool {
     this.#maybeFinish();
   }
 
-  /** After close(), once all work is done: workers are told to exit (EOF on their Connection). */
+  /** After close(), once all work is done: workers are told to exit (the end of their task stream). */
   #maybeFinish(): void {
     if (this.#state !== 'close' || this.#pending > 0 || this.#feeding > 0) return;
     for (const w of this.#workers) {
       if (w.stopping) continue;
       w.stopping = true;
-      w.handle.conn.close();
+      w.handle.link.close();
     }
     this.#checkJoined();
   }

@@ -156,11 +156,13 @@ export class Ring {
   readonly maxInline: number;
   readonly producer: LockWord;
   readonly consumer: LockWord;
-  readonly spinMs: number;
-  readonly spinUs: number;
+  spinMs: number;
+  spinUs: number;
   /** The spin of the next wait (µs), between spinUs/16 and spinUs (see #adaptSpin). */
   #spinUs: number;
   #fds: Fds | null;
+  /** Whether close() (or collection) closes the fds: not for a ring borrowed from another thread of this process. */
+  readonly #owned: boolean;
   /** Async waits of this object in flight, cancelled by close(). */
   readonly #pending = new Set<number>();
 
@@ -181,8 +183,9 @@ export class Ring {
   value: unknown;
   readonly #incoming = new Incoming();
 
-  private constructor(fds: Fds, buf: ArrayBuffer, spinMs: number) {
+  private constructor(fds: Fds, buf: ArrayBuffer, spinMs: number, owned = true) {
     this.#fds = fds;
+    this.#owned = owned;
     this.buf = buf;
     this.w = new Int32Array(buf);
     this.u8 = new Uint8Array(buf);
@@ -198,7 +201,7 @@ export class Ring {
     const seg = { fd: fds.seg, size: buf.byteLength, buffer: buf, words: () => this.w };
     this.producer = new LockWord({ seg, index: W.P_LOCK }, spinMs);
     this.consumer = new LockWord({ seg, index: W.C_LOCK }, spinMs);
-    closer.register(this, fds, this);
+    if (owned) closer.register(this, fds, this);
   }
 
   /** A new ring of at least `capacityBytes` bytes (rounded up to a power of two). */
@@ -225,8 +228,12 @@ export class Ring {
     return new Ring({ seg, tx: pair[0], rx: pair[1] }, buf, spinMs);
   }
 
-  /** The ring whose three fds arrived from another process; the Ring owns them. */
-  static adopt(seg: number, tx: number, rx: number, spinMs: number): Ring {
+  /**
+   * The ring whose three fds arrived from another process; the Ring owns them. With `owned`
+   * false they are another thread's of this process (the fd table is shared), which closes them
+   * once this thread is done: this Ring never does.
+   */
+  static adopt(seg: number, tx: number, rx: number, spinMs: number, owned = true): Ring {
     const fds = { seg, tx, rx };
     try {
       const size = native.shmSize(seg);
@@ -234,15 +241,22 @@ export class Ring {
       const buf = native.shmMap(seg, size);
       const w = new Int32Array(buf, 0, DATA_WORD);
       if (Atomics.load(w, W.MAGIC) !== MAGIC || HEADER_BYTES + w[W.CAP]! !== size) throw new Error('the segment does not hold a queue');
-      return new Ring(fds, buf, spinMs);
+      return new Ring(fds, buf, spinMs, owned);
     } catch (e) {
-      closeFds(fds);
+      if (owned) closeFds(fds);
       throw new Error(`a Queue that arrived from another process cannot be mapped here: ${(e as Error).message}`, { cause: e });
     }
   }
 
   get closed(): boolean {
     return this.#fds === null;
+  }
+
+  /** Sets how long waits spin before they park (ms); the locks keep theirs. */
+  setSpin(ms: number): void {
+    this.spinMs = ms;
+    this.spinUs = ms * 1000;
+    this.#spinUs = this.spinUs;
   }
 
   /** The fds to send to another process (it gets its own duplicates). */
@@ -255,8 +269,10 @@ export class Ring {
     const fds = this.#fds;
     if (!fds) return;
     this.#fds = null;
-    closer.unregister(this);
-    closeFds(fds);
+    if (this.#owned) {
+      closer.unregister(this);
+      closeFds(fds);
+    }
     for (const id of this.#pending) native.cancelWait(id);
   }
 

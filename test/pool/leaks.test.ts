@@ -42,6 +42,8 @@ describe.each(KINDS)('%s leaks', (name) => {
       here.close(); there.close();
       // A thread's environment closes its fds as it is torn down, just after it has ended.
       for (let i = 0; i < 50 && fds() > fd0; i++) await new Promise((r) => setTimeout(r, 20));
+      // The addon's waiter threads (the pool's parked waits for results) end after 5 s idle.
+      for (let i = 0; i < 80 && threads() > threads0; i++) await new Promise((r) => setTimeout(r, 100));
       console.log(JSON.stringify({ done, fds: fds() - fd0, children: activeChildren().length, newFds: list().filter((f) => !list0.includes(f)), threads: threads() - threads0, heapGrowthKb: Math.round(heapGrowth / 1024) }));
     `, { execArgv: ['--expose-gc'] });
     const r = JSON.parse(out);
