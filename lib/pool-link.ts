@@ -15,8 +15,9 @@
 // the worker committed before it ended and then learns of the end.
 import { Connection } from './connection.js';
 import { EOFError } from './errors.js';
-import { Ring, RingTimeout, type Outgoing } from './queue-ring.js';
+import { Ring } from './queue-ring.js';
 import { SimpleQueue, ringOf } from './queues.js';
+import { NOTHING, RingDuplex } from './ring-duplex.js';
 
 /** Each ring's size: messages up to half of it go inline, larger ones spill. */
 const RING_BYTES = 256 << 10;
@@ -31,30 +32,28 @@ function peerGone(what: string): Error {
 /** How a worker finds its rings in the InitMessage: queue objects (another process) or fd numbers (a thread of this one). */
 export type RingsWire = { tasks: SimpleQueue; results: SimpleQueue } | { shared: [number, number, number, number, number, number] };
 
+/** Two rings as queue objects (which travel to another process), closed together if the second cannot be made. */
+export function ringQueues(spinMs: number): [SimpleQueue, SimpleQueue] {
+  const a = new SimpleQueue({ capacityBytes: RING_BYTES, spinMs });
+  try {
+    return [a, new SimpleQueue({ capacityBytes: RING_BYTES, spinMs })];
+  } catch (e) {
+    a.close();
+    throw e;
+  }
+}
+
 /** The pool's end: puts tasks, gets results. */
 export class PoolLink {
   readonly #queues: [SimpleQueue, SimpleQueue];
-  readonly #tasks: Ring;
-  readonly #results: Ring;
-  /** Tasks that found the ring full, in order; #flush puts them as room comes. */
-  readonly #outbox: Outgoing[] = [];
-  #flushing = false;
+  readonly #wire: RingDuplex;
   #closed = false;
   #ended = false;
 
   /** `sameProcess`: the worker is a thread of this process, which borrows our fds. */
   constructor(readonly conn: Connection, readonly sameProcess: boolean, spinMs: number) {
-    const tasks = new SimpleQueue({ capacityBytes: RING_BYTES, spinMs });
-    let results: SimpleQueue;
-    try {
-      results = new SimpleQueue({ capacityBytes: RING_BYTES, spinMs });
-    } catch (e) {
-      tasks.close();
-      throw e;
-    }
-    this.#queues = [tasks, results];
-    this.#tasks = ringOf(tasks);
-    this.#results = ringOf(results);
+    this.#queues = ringQueues(spinMs);
+    this.#wire = new RingDuplex(ringOf(this.#queues[0]), ringOf(this.#queues[1]), LABEL);
   }
 
   /** Sends the first message, with what the worker needs to reach the rings. */
@@ -62,7 +61,7 @@ export class PoolLink {
     const [tasks, results] = this.#queues;
     let wire: RingsWire;
     if (this.sameProcess) {
-      const a = this.#tasks.fds, b = this.#results.fds;
+      const a = this.#wire.tx.fds, b = this.#wire.rx.fds;
       wire = { shared: [a.seg, a.tx, a.rx, b.seg, b.tx, b.rx] };
     } else {
       wire = { tasks, results };
@@ -75,61 +74,35 @@ export class PoolLink {
   }
 
   setSpin(ms: number): void {
-    this.#results.setSpin(ms);
+    this.#wire.rx.setSpin(ms);
   }
 
   /** Puts a message for the worker; one that does not fit now waits its turn (in order) on the loop. */
   send(msg: unknown): void {
     if (this.#closed) throw peerGone(`${LABEL}: sending to a worker`);
-    this.#put(msg);
-  }
-
-  #put(msg: unknown): void {
-    const ring = this.#tasks;
-    const m = ring.prepare(msg, LABEL); // a TypeError for what cannot travel
-    if (this.#outbox.length === 0 && ring.tryPutNow(m)) return;
-    this.#outbox.push(Ring.keep(m));
-    if (!this.#flushing) void this.#flush();
-  }
-
-  async #flush(): Promise<void> {
-    this.#flushing = true;
-    const ring = this.#tasks;
-    try {
-      while (this.#outbox.length > 0) {
-        await ring.put(this.#outbox[0]!, -1, () => peerGone(LABEL));
-        this.#outbox.shift();
-      }
-    } catch {
-      // The ring was closed (the worker is gone): what was not put is dropped.
-      for (const m of this.#outbox.splice(0)) Ring.discard(m);
-    } finally {
-      this.#flushing = false;
-    }
+    this.#wire.send(msg);
   }
 
   /** The worker's next message; rejects with EOFError once it has ended and every message before that was taken. */
   async recv(): Promise<unknown> {
-    const ring = this.#results;
-    let v: unknown;
-    if (ring.tryGetNow(LABEL)) {
-      v = ring.value;
-      ring.value = undefined;
-    } else {
-      v = await ring.get(-1, LABEL, () => new EOFError(`${LABEL}: the connection to the worker was closed`));
+    const wire = this.#wire;
+    for (;;) {
+      const v = wire.tryRecv();
+      if (v === null) throw new EOFError(`${LABEL}: the worker ended`);
+      if (v !== NOTHING) return v;
+      if ((await wire.waitData(-1)) === 3) throw new EOFError(`${LABEL}: the connection to the worker was closed`);
     }
-    if (v === null) throw new EOFError(`${LABEL}: the worker ended`);
-    return v;
   }
 
   /** The worker has ended: its reader gets what it sent, then EOFError. */
   ended(): void {
-    if (this.#ended || this.#results.closed) return;
+    const ring = this.#wire.rx;
+    if (this.#ended || ring.closed) return;
     this.#ended = true;
-    const ring = this.#results;
+    // We are a producer of the result ring too, for this one message; the worker's put lock is
+    // robust, so one it died holding is taken over.
     const m = ring.prepare(null, LABEL);
     if (ring.tryPutNow(m)) return;
-    // Full, or the worker died holding the put lock (which the put then takes over).
     ring.put(Ring.keep(m), -1, () => peerGone(LABEL)).catch(() => {});
   }
 
@@ -138,7 +111,7 @@ export class PoolLink {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.#put(null);
+      this.#wire.send(null);
     } catch {
       // the ring is closed: the worker is gone already
     }
@@ -147,7 +120,7 @@ export class PoolLink {
   /** Frees our hold on the rings and the Connection (the worker has ended). */
   release(): void {
     this.#closed = true;
-    for (const m of this.#outbox.splice(0)) Ring.discard(m);
+    this.#wire.abandon();
     this.conn.close();
     for (const q of this.#queues) q.close();
   }
@@ -155,23 +128,25 @@ export class PoolLink {
 
 /** The worker's end: gets tasks, puts results. */
 export class WorkerLink {
-  readonly #tasks: Ring;
-  readonly #results: Ring;
+  readonly #wire: RingDuplex;
   readonly #own: SimpleQueue[];
   #closed = false;
+  readonly #gone = (): boolean => this.#poolGone();
 
   constructor(readonly conn: Connection, wire: RingsWire, spinMs: number) {
+    let tasks: Ring, results: Ring;
     if ('shared' in wire) {
       const [a, b, c, d, e, f] = wire.shared;
-      this.#tasks = Ring.adopt(a, b, c, spinMs, false);
-      this.#results = Ring.adopt(d, e, f, spinMs, false);
+      tasks = Ring.adopt(a, b, c, spinMs, false);
+      results = Ring.adopt(d, e, f, spinMs, false);
       this.#own = [];
     } else {
-      this.#tasks = ringOf(wire.tasks);
-      this.#results = ringOf(wire.results);
-      this.#tasks.setSpin(spinMs);
+      tasks = ringOf(wire.tasks);
+      results = ringOf(wire.results);
+      tasks.setSpin(spinMs);
       this.#own = [wire.tasks, wire.results];
     }
+    this.#wire = new RingDuplex(results, tasks, LABEL);
   }
 
   get closed(): boolean {
@@ -189,12 +164,9 @@ export class WorkerLink {
 
   /** The next batch of tasks, waiting for it; EOFError once the pool says stop or is gone. */
   recvSync(): unknown {
-    if (this.#closed) throw new EOFError(`${LABEL} worker: closed`);
-    for (;;) {
-      const v = this.#tasks.getSync(CHECK_MS, LABEL);
-      if (v === null) break;
-      if (!(v instanceof RingTimeout)) return v;
-      if (this.#poolGone()) break;
+    if (!this.#closed) {
+      const v = this.#wire.recvSync(CHECK_MS, this.#gone);
+      if (v !== null && v !== NOTHING) return v;
     }
     this.close();
     throw new EOFError(`${LABEL} worker: the pool closed the connection`);
@@ -202,7 +174,7 @@ export class WorkerLink {
 
   /** Whether a batch is already waiting. */
   pending(): boolean {
-    return !this.#closed && !this.#tasks.empty();
+    return !this.#closed && !this.#wire.rx.empty();
   }
 
   /**
@@ -211,14 +183,7 @@ export class WorkerLink {
    */
   send(msg: unknown, maxMs = -1): void {
     if (this.#closed) throw peerGone(`${LABEL} worker`);
-    const ring = this.#results;
-    const start = performance.now();
-    for (;;) {
-      // putSync is synchronous: the prepared message (the codec's scratch) stays valid through it.
-      const r = ring.putSync(ring.prepare(msg, LABEL), CHECK_MS);
-      if (r === true) return;
-      if (this.#poolGone() || (maxMs >= 0 && performance.now() - start >= maxMs)) throw peerGone(`${LABEL} worker`);
-    }
+    this.#wire.sendSync(msg, CHECK_MS, this.#gone, maxMs);
   }
 
   close(): void {

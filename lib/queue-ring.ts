@@ -530,6 +530,40 @@ export class Ring {
     }
   }
 
+  /** HEAD now: read it before a tryPutNow that may fail, to waitRoom() on. */
+  headNow(): number {
+    return Atomics.load(this.w, W.HEAD);
+  }
+
+  /**
+   * For a ring whose one producer puts with tryPutNow: waits, holding no lock, until HEAD moves
+   * off `head` (a get made room: 0), for `timeout` ms at most (2), or until close() (3).
+   */
+  waitRoom(head: number, timeout: number): Promise<number> {
+    if (Atomics.load(this.w, W.HEAD) !== head) return Promise.resolve(ACQUIRED);
+    if (this.closed) return Promise.resolve(CANCELLED);
+    return this.#waitWord(W.HEAD, head, timeout);
+  }
+
+  /** waitRoom's blocking twin: 0 once HEAD moved off `head`, 2 after `timeout` ms. */
+  waitRoomSync(head: number, timeout: number): number {
+    if (Atomics.load(this.w, W.HEAD) !== head) return ACQUIRED;
+    return this.#waitSync(W.HEAD, head, timeout);
+  }
+
+  /**
+   * For a ring whose one consumer takes with tryGetNow: waits, holding no lock, until a message
+   * may be there (0), for `timeout` ms at most (2; -1: no limit), or until close() (3). Spins on
+   * the loop first for the ring's spin, as get() does.
+   */
+  waitData(timeout: number): Promise<number> {
+    const w = this.w;
+    const tail = Atomics.load(w, W.TAIL);
+    if (tail !== Atomics.load(w, W.HEAD)) return Promise.resolve(ACQUIRED);
+    if (this.closed) return Promise.resolve(CANCELLED);
+    return this.#waitWord(W.TAIL, tail, timeout);
+  }
+
   /** Under the consumer lock: takes the message at HEAD into `value` (DONE), or returns the word to wait on. `label` names the get in errors. */
   #tryGet(label: string): number {
     const w = this.w;
