@@ -1,9 +1,13 @@
 // The client side of a manager: one authenticated connection per server and process (requests
 // carry ids, so calls from many proxies overlap), BaseProxy, and how proxies travel and reconnect.
+import { isMainThread } from 'node:worker_threads';
 import type { SocketAddress } from './native.js';
 import { Client, ClientSync, formatAddress } from './listener.js';
 import type { Connection } from './connection.js';
-import { sendPrepared } from './connection.js';
+import { DEFAULT_SPIN_MS, sendPrepared } from './connection.js';
+import { ringOf, type SimpleQueue } from './queues.js';
+import { setImmediate as immediate } from 'node:timers/promises';
+import { Doorbell, NOTHING, RingDuplex, ringQueues } from './ring-duplex.js';
 import { encode } from './codec.js';
 import { registerReducer } from './reduction.js';
 import { AuthenticationError, BrokenBarrierError, Empty, EOFError, Full, RemoteError, TimeoutError } from './errors.js';
@@ -18,6 +22,10 @@ export const OP_CLAIM = 3; //    [id]                     a proxy arrived here: 
 export const OP_DECREF = 4; //   [ids]                    proxies here were dropped
 export const OP_SHUTDOWN = 5; // []                       → undefined, then the server stops
 export const OP_INFO = 6; //     []                       → ServerInfo
+export const OP_RINGS = 7; //    [requests, replies, toServer, toClient]   from now on requests come on the first
+//                                queue's ring and every reply goes on the second's; the Doorbells wake the
+//                                other side's loop when it sleeps there (see ManagerLink)
+export const OP_DING = 8; //     the server's own: its doorbell rang (never on the wire)
 export const ST_OK = 0;
 export const ST_ERROR = 1; //    value: ErrorInfo
 export const ST_PROXY = 2; //    value: Token (the result is a new shared object: methodToTypeid)
@@ -115,10 +123,21 @@ export function dropLink(address: SocketAddress): void {
   links.delete(key);
 }
 
+/** How often a wait for a reply on the rings looks whether the server is gone (its Connection at EOF). */
+const CHECK_MS = 100;
+
 /**
  * An authenticated connection to one manager server, shared by every proxy of this process.
  * Requests are numbered; the server answers each when it is done, so a call that waits in
  * the server (queue.get, lock.acquire) does not hold up the others.
+ *
+ * To a server on this machine (an AF_UNIX address), from a process's main thread, requests and
+ * replies travel on two shared-memory rings (lib/ring-duplex.ts) instead of the socket: a round
+ * trip then costs no system call while both sides spin, and a wake-up is a futex's. The rings go
+ * to the server in the first message (OP_RINGS); the socket stays for the handshake, and its EOF
+ * tells either side that the other is gone. Requests made before the connection is up wait in the
+ * ring. (A worker thread keeps to the socket: the addon closes a Connection's fd when its thread
+ * ends, which it does not do for a ring's.)
  */
 export class ManagerLink {
   readonly address: SocketAddress;
@@ -126,23 +145,45 @@ export class ManagerLink {
   readonly where: string;
   #conn: Connection | null = null;
   #connecting = false;
-  /** Encoded requests (and the fds they carry) waiting for the connection. */
+  /** Encoded requests (and the fds they carry) waiting for the connection (socket mode). */
   #outbox: [Buffer, number[]][] = [];
+  /** The rings (ring mode): requests, replies; the doorbells: the server's, ours. */
+  readonly #queues: [SimpleQueue, SimpleQueue] | null = null;
+  readonly #wire: RingDuplex | null = null;
+  readonly #bells: [Doorbell, Doorbell] | null = null;
+  /** Ends the pump's sleep on our doorbell (a reply, or the link failed). */
+  #wake: (() => void) | null = null;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #dead: Error | null = null;
   #pumping = false;
   #decrefs: number[] = [];
+  readonly #gone = (): boolean => {
+    const conn = this.#conn;
+    if (!conn) return this.#dead !== null;
+    try {
+      return conn.closed || conn.pollSync(0); // nothing but the EOF comes on the socket in ring mode
+    } catch {
+      return true;
+    }
+  };
 
   constructor(address: SocketAddress, access: Access) {
     this.address = address;
     this.access = access;
     this.where = formatAddress(address);
+    if (typeof address === 'string' && isMainThread) {
+      this.#queues = ringQueues(access.spinMs ?? DEFAULT_SPIN_MS);
+      this.#wire = new RingDuplex(ringOf(this.#queues[0]), ringOf(this.#queues[1]), 'Connection.send');
+      const bells: [Doorbell, Doorbell] = (this.#bells = [new Doorbell(), new Doorbell()]);
+      this.#wire.onDoorbell = () => bells[0].ring();
+    }
   }
 
   get dead(): boolean {
     return this.#dead !== null;
   }
+
 
   /** Sends `msg` (its slot 0 becomes the request id) and resolves to the reply's value; a token becomes a proxy. */
   request(msg: unknown[], what: string): Promise<unknown> {
@@ -157,7 +198,7 @@ export class ManagerLink {
         return;
       }
       this.#pending.set(id, { resolve, reject, what });
-      if (this.#conn && !this.#pumping) void this.#pump();
+      if ((this.#conn || this.#wire) && !this.#pumping) void this.#pump();
     });
   }
 
@@ -165,17 +206,29 @@ export class ManagerLink {
   requestSync(msg: unknown[], what: string): unknown {
     if (this.#dead) throw this.#deadError(what);
     const conn = this.#conn ?? this.#connectSync(what);
+    const wire = this.#wire;
     const id = this.#nextId++;
     msg[0] = id;
     try {
-      conn.send(msg);
+      if (wire) wire.sendSync(msg, CHECK_MS, this.#gone);
+      else conn.send(msg);
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EPIPE' && wire) {
+        this.#fail(e);
+        throw this.#deadError(what);
+      }
       throw this.#sendError(e, what);
     }
     for (;;) {
       let m: [number, number, unknown];
       try {
-        m = conn.recvSync() as typeof m;
+        if (wire) {
+          const v = wire.recvSync(CHECK_MS, this.#gone);
+          if (v === NOTHING) throw new EOFError('the connection ended');
+          m = v as typeof m;
+        } else {
+          m = conn.recvSync() as typeof m;
+        }
       } catch (e) {
         this.#fail(e, 1); // this call too was pending
         throw this.#deadError(what);
@@ -218,6 +271,16 @@ export class ManagerLink {
   }
 
   #write(msg: unknown[], what: string): void {
+    const wire = this.#wire;
+    if (wire) {
+      try {
+        wire.send(msg);
+      } catch (e) {
+        throw this.#sendError(e, what);
+      }
+      if (!this.#conn) this.#connect();
+      return;
+    }
     const conn = this.#conn;
     if (conn) {
       try {
@@ -279,6 +342,7 @@ export class ManagerLink {
   #opened(conn: Connection): void {
     this.#conn = conn;
     try {
+      if (this.#queues) conn.send([0, OP_RINGS, this.#queues[0], this.#queues[1], this.#bells![0], this.#bells![1]]);
       for (const [bytes, fds] of this.#outbox.splice(0)) sendPrepared(conn, bytes, fds);
     } catch (e) {
       this.#fail(e);
@@ -301,15 +365,65 @@ export class ManagerLink {
 
   /** Reads replies while requests are outstanding (so that an idle link keeps no process alive). */
   async #pump(): Promise<void> {
-    const conn = this.#conn!;
     this.#pumping = true;
+    const wire = this.#wire;
     try {
+      if (wire) {
+        // No lock is held while waiting: a …Sync call meanwhile reads the replies itself.
+        while (this.#pending.size > 0 && !this.#dead) {
+          const m = wire.tryRecv();
+          if (m !== NOTHING) {
+            this.#deliver(m as [number, number, unknown]);
+            continue;
+          }
+          if (!(await this.#awaitReply(wire))) throw new EOFError('the connection ended');
+        }
+        return;
+      }
+      const conn = this.#conn!;
       while (this.#pending.size > 0 && this.#conn === conn) this.#deliver((await conn.recv()) as [number, number, unknown]);
     } catch (e) {
       this.#fail(e);
     } finally {
       this.#pumping = false;
     }
+  }
+
+  /**
+   * Until a reply may be in the ring: first a spin on the loop (each turn runs timers and I/O),
+   * then a sleep on our doorbell, which the server rings after a put that finds it armed. False
+   * when the server is gone (looked at every CHECK_MS) or the link failed.
+   */
+  async #awaitReply(wire: RingDuplex): Promise<boolean> {
+    const rx = wire.rx;
+    const spinMs = this.access.spinMs ?? DEFAULT_SPIN_MS;
+    if (spinMs > 0) {
+      const until = performance.now() + spinMs;
+      do {
+        await immediate();
+        if (!rx.empty() || this.#dead) return !this.#dead;
+      } while (performance.now() < until);
+    }
+    if (wire.armDoorbell()) {
+      wire.disarmDoorbell();
+      return true;
+    }
+    const bell = this.#bells![1];
+    const alive = await new Promise<boolean>((resolve) => {
+      const check = setInterval(() => {
+        if (this.#conn && this.#gone()) this.#wake?.();
+      }, CHECK_MS);
+      this.#wake = () => {
+        this.#wake = null;
+        clearInterval(check);
+        bell.pause();
+        resolve(!this.#dead && !(this.#conn !== null && this.#conn.closed));
+      };
+      bell.listen(() => this.#wake?.());
+    });
+    wire.disarmDoorbell();
+    if (alive && rx.empty() && this.#conn && this.#gone()) return false;
+    return alive;
   }
 
   /** Settles the async request a reply answers. */
@@ -349,6 +463,10 @@ export class ManagerLink {
     this.#conn?.close();
     this.#conn = null;
     this.#outbox = [];
+    this.#wire?.abandon();
+    for (const q of this.#queues ?? []) q.close();
+    this.#wake?.();
+    for (const b of this.#bells ?? []) b.close();
     if (links.get(linkKey(this.address)) === this) links.delete(linkKey(this.address));
     for (const [, p] of this.#pending) p.reject(new CallFailure(() => this.#deadError(p.what)));
     this.#pending.clear();

@@ -6,9 +6,11 @@ import { native, type SocketAddress } from './native.js';
 import { loadTarget, type TargetDesc } from './target.js';
 import { asCallOf, pyError, type CallContext } from './manager-objects.js';
 import {
-  OP_CALL, OP_CLAIM, OP_CREATE, OP_DECREF, OP_INCREF, OP_INFO, OP_SHUTDOWN, ST_ERROR, ST_OK, ST_PROXY,
+  OP_CALL, OP_CLAIM, OP_CREATE, OP_DECREF, OP_DING, OP_INCREF, OP_INFO, OP_RINGS, OP_SHUTDOWN, ST_ERROR, ST_OK, ST_PROXY,
   type ErrorInfo, type ServerInfo, type Token,
 } from './manager-client.js';
+import { ringOf, type SimpleQueue } from './queues.js';
+import { NOTHING as NO_MESSAGE, RingDuplex, type Doorbell } from './ring-duplex.js';
 
 /** How the server makes and exposes objects of one typeid. */
 export interface ServedType {
@@ -37,11 +39,22 @@ class ServerClient implements CallContext {
   readonly refs = new Map<number, number>();
   readonly #abort = new AbortController();
   readonly signal = this.#abort.signal;
+  /** Its rings, once it sent them (OP_RINGS): requests come and replies go there, not on `conn`. */
+  wire: RingDuplex | null = null;
+  queues: SimpleQueue[] = [];
+  /** Its doorbells: the one it rings for us, the one we ring for it. */
+  bells: Doorbell[] = [];
   constructor(readonly conn: Connection) {}
   gone(): void {
     this.#abort.abort();
+    this.wire?.abandon();
+    for (const q of this.queues) q.close();
+    for (const b of this.bells) b.close();
   }
 }
+
+/** What #received gets when a ring client's doorbell rang. */
+const DING = [0, OP_DING];
 
 /** The longest a busy-poll keeps the loop, in ms, however many requests it serves. */
 const MAX_POLL_MS = 2;
@@ -163,7 +176,10 @@ export class ManagerServer {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#listener.close();
-    for (const c of this.#clients) c.conn.close();
+    for (const c of this.#clients) {
+      c.conn.close();
+      c.gone();
+    }
     const disposing = [...this.#objects.values()].map((e) => disposeReferent(e.obj));
     this.#objects.clear();
     void Promise.all(disposing).then(() => this.#done());
@@ -205,8 +221,13 @@ export class ManagerServer {
       const waited = performance.now() - this.#pollStart;
       this.#spinCur = waited <= this.#spinMax ? this.#spinMax : Math.max(this.#spinMax / 16, spin / 2);
     }
+    if (m[1] === OP_DING && !this.#drainRing(c)) {
+      // A doorbell for requests that a poll (or the re-check after arming) served already.
+      this.#armRings();
+      return;
+    }
     this.#handle(c, m);
-    if (this.#spinCur > 0) this.#poll();
+    if (this.#spinCur === 0 || !this.#poll()) this.#armRings();
   }
 
   /**
@@ -215,12 +236,14 @@ export class ManagerServer {
    * waiting until none has sent anything for `spinCur` ms serves it without the loop's kernel
    * wake-up. Bounded: back to the loop for a turn after MAX_POLL_MS at most, or as soon as a call needs it
    * (a result still pending, shutdown), so timers, accepts and async results are never held up long.
+   * Returns true when it goes on after a turn of the loop.
    */
-  #poll(): void {
+  #poll(): boolean {
     if (this.#yield) {
       this.#yield = false;
-      return;
+      return false;
     }
+    for (const c of this.#clients) c.wire?.disarmDoorbell();
     this.#polling = true;
     const start = performance.now();
     this.#pollStart = start;
@@ -233,7 +256,8 @@ export class ManagerServer {
         for (const c of this.#clients) {
           let m: unknown;
           try {
-            m = c.conn._recvNow();
+            m = c.wire ? c.wire.tryRecv() : c.conn._recvNow();
+            if (m === NO_MESSAGE) m = NOTHING;
           } catch {
             this.#end(c);
             continue;
@@ -267,9 +291,46 @@ export class ManagerServer {
     }
     // Still serving after MAX_POLL_MS: let the loop run one turn (it does not sleep while an
     // immediate is pending), then poll on, rather than wait for the next request's wake-up.
-    if (busy && !this.#stopped) setImmediate(() => {
-      if (!this.#polling && !this.#stopped) this.#poll();
-    });
+    if (busy && !this.#stopped) {
+      setImmediate(() => {
+        if (!this.#polling && !this.#stopped && !this.#poll()) this.#armRings();
+      });
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The loop is about to sleep: every ring client's doorbell is armed (its next request rings on
+   * the socket, which wakes the loop), and what came before it was armed is served now.
+   */
+  #armRings(): void {
+    if (this.#stopped) return;
+    for (const c of this.#clients) {
+      const wire = c.wire;
+      if (!wire) continue;
+      while (wire.armDoorbell() && this.#drainRing(c));
+    }
+  }
+
+  /** Serves the requests in `c`'s ring now; false when there were none (or `c` ended). */
+  #drainRing(c: ServerClient): boolean {
+    const wire = c.wire;
+    if (!wire) return false;
+    let served = false;
+    for (;;) {
+      let m: unknown;
+      try {
+        m = wire.tryRecv();
+        if (m === NO_MESSAGE) return served;
+        this.#handle(c, m as unknown[]);
+      } catch {
+        this.#end(c); // a request that did not decode, or a reply that could not go
+        return false;
+      }
+      served = true;
+      if (!this.#clients.has(c)) return false;
+    }
   }
 
   #handle(c: ServerClient, m: unknown[]): void {
@@ -297,6 +358,10 @@ export class ManagerServer {
           // After the reply has gone out.
           setImmediate(() => this.shutdown());
           return;
+        case OP_RINGS:
+          return this.#useRings(c, m[2] as SimpleQueue, m[3] as SimpleQueue, m[4] as Doorbell, m[5] as Doorbell);
+        case OP_DING:
+          return; // served by #received
         case OP_INFO:
           return this.#reply(c, reqId, ST_OK, { pid: process.pid, objects: this.#objects.size, typeids: [...this.#types.keys()] } satisfies ServerInfo);
         default:
@@ -420,13 +485,29 @@ export class ManagerServer {
 
   #reply(c: ServerClient, reqId: number, status: number, value: unknown): void {
     if (reqId === 0 || c.conn.closed) return;
+    const out = c.wire ?? c.conn;
     try {
-      c.conn.send([reqId, status, value]);
+      out.send([reqId, status, value]);
     } catch (e) {
       if (c.conn.closed) return;
       // The result cannot travel (a function, a socket…): say so instead.
-      c.conn.send([reqId, ST_ERROR, errorInfo(new TypeError(`the result cannot be sent back: ${(e as Error).message.replace(/^Connection\.send: /, '').replace(/\bmsg\[2\]/g, 'result')}`))]);
+      out.send([reqId, ST_ERROR, errorInfo(new TypeError(`the result cannot be sent back: ${(e as Error).message.replace(/^Connection\.send: /, '').replace(/\bmsg\[2\]/g, 'result')}`))]);
     }
+  }
+
+  /**
+   * The client's requests come on the first ring from now on, and replies go on the second
+   * (lib/manager-client.ts); its socket carries nothing more but, at the end, the EOF. The rings
+   * are read by the busy-poll while it runs, and when the client rings our doorbell (it does
+   * when it finds the doorbell armed: #armRings, as the loop goes to sleep).
+   */
+  #useRings(c: ServerClient, requests: SimpleQueue, replies: SimpleQueue, ours: Doorbell, theirs: Doorbell): void {
+    c.queues = [requests, replies];
+    c.bells = [ours, theirs];
+    const wire = (c.wire = new RingDuplex(ringOf(replies), ringOf(requests), 'Connection.send'));
+    wire.onDoorbell = () => theirs.ring();
+    ours.listen(() => this.#received(c, DING));
+    this.#drainRing(c); // what it put before this message; #received arms the doorbell after
   }
 }
 

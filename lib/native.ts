@@ -82,6 +82,11 @@ export interface NativeAddon {
   pipe(duplex: boolean): [number, number];
   /** sched_yield(): a busy-poll that has waited a while lets a process queued on its CPU run. */
   yieldCpu(): void;
+  /** A non-blocking eventfd (close it with closeFd). */
+  eventfd(): number;
+  eventfdSignal(fd: number): void;
+  /** Resets its count; whether it had been signalled. */
+  eventfdDrain(fd: number): boolean;
   /**
    * A child's exit status without reaping it (libuv reaps): null while it runs, n for exit(n),
    * -signal for a death by signal, undefined if it is not (or no longer) a child to wait for.

@@ -17,10 +17,8 @@ import { Connection } from './connection.js';
 import { EOFError } from './errors.js';
 import { Ring } from './queue-ring.js';
 import { SimpleQueue, ringOf } from './queues.js';
-import { NOTHING, RingDuplex } from './ring-duplex.js';
+import { NOTHING, RingDuplex, ringQueues } from './ring-duplex.js';
 
-/** Each ring's size: messages up to half of it go inline, larger ones spill. */
-const RING_BYTES = 256 << 10;
 /** How often a waiting worker looks whether its pool is gone (its Connection at EOF). */
 const CHECK_MS = 100;
 const LABEL = 'Pool';
@@ -31,17 +29,6 @@ function peerGone(what: string): Error {
 
 /** How a worker finds its rings in the InitMessage: queue objects (another process) or fd numbers (a thread of this one). */
 export type RingsWire = { tasks: SimpleQueue; results: SimpleQueue } | { shared: [number, number, number, number, number, number] };
-
-/** Two rings as queue objects (which travel to another process), closed together if the second cannot be made. */
-export function ringQueues(spinMs: number): [SimpleQueue, SimpleQueue] {
-  const a = new SimpleQueue({ capacityBytes: RING_BYTES, spinMs });
-  try {
-    return [a, new SimpleQueue({ capacityBytes: RING_BYTES, spinMs })];
-  } catch (e) {
-    a.close();
-    throw e;
-  }
-}
 
 /** The pool's end: puts tasks, gets results. */
 export class PoolLink {

@@ -11,6 +11,8 @@
 //   [80] HEAD  [81] its parked waiters: the line a waiting producer spins on, written once a get
 //   [96] GET_COUNT  [97] C_JSEQ  [98] C_JEND  [99] the TAIL value a consumer waits on
 //   [112] TASKS_DONE (JoinableQueue)  [113] its parked waiters
+//   [120] DOORBELL: 1 while the consumer of a duplex's ring sleeps on something else than the
+//         ring (lib/ring-duplex.ts): the put that sees it takes it back to 0 and rings
 // Only the holder of the consumer lock waits on TAIL, only the producer lock's on HEAD, and it
 // says which value it waits on (in its own line: the other side reads it only when it sees a
 // parked waiter): only the commit that moves the word off that value wakes it, so while a woken
@@ -47,9 +49,10 @@ export const W = {
   HEAD: 80, HEAD_WAITERS: 81,
   GET_COUNT: 96, C_JSEQ: 97, C_JEND: 98, TAIL_WAITED: 99,
   TASKS_DONE: 112, DONE_WAITERS: 113,
+  DOORBELL: 120,
 } as const;
 export const HEADER_BYTES = 512;
-if (W.P_LOCK + LOCK_WORDS > W.TAIL || W.C_LOCK + LOCK_WORDS > W.HEAD || W.DONE_WAITERS >= HEADER_BYTES >> 2) throw new Error('queue-ring: a word outgrew its line');
+if (W.P_LOCK + LOCK_WORDS > W.TAIL || W.C_LOCK + LOCK_WORDS > W.HEAD || W.DOORBELL >= HEADER_BYTES >> 2) throw new Error('queue-ring: a word outgrew its line');
 const DATA_WORD = HEADER_BYTES >> 2;
 
 export const WRAP = -1;

@@ -7,13 +7,30 @@
 // ones in flight: an async put waiting for room never holds up a blocking one behind a lock.
 // Messages keep their order: a put that finds the ring full waits in an outbox, and later puts,
 // blocking ones included, go after it.
-import { Ring, RingTimeout, type Outgoing } from './queue-ring.js';
+import { Ring, RingTimeout, W, type Outgoing } from './queue-ring.js';
+import { SimpleQueue } from './queues.js';
+import { native, type NativeFdWatcher } from './native.js';
+import { registerReducer } from './reduction.js';
 
 /** What tryRecv returns when no message is there. */
 export const NOTHING: unique symbol = Symbol('nothing');
 
 /** Bounds each wait for room while the fd side channel is full (a wait on HEAD would not end). */
 const FD_RETRY_MS = 10;
+
+/** Each ring's size: messages up to half of it go inline, larger ones spill. */
+const RING_BYTES = 256 << 10;
+
+/** The two rings of a duplex as queue objects (which travel to another process), closed together if the second cannot be made. */
+export function ringQueues(spinMs: number): [SimpleQueue, SimpleQueue] {
+  const a = new SimpleQueue({ capacityBytes: RING_BYTES, spinMs });
+  try {
+    return [a, new SimpleQueue({ capacityBytes: RING_BYTES, spinMs })];
+  } catch (e) {
+    a.close();
+    throw e;
+  }
+}
 
 function peerGone(what: string): Error {
   return Object.assign(new Error(`${what}: the other end is gone`), { code: 'EPIPE' });
@@ -22,12 +39,39 @@ function peerGone(what: string): Error {
 export class RingDuplex {
   readonly #outbox: Outgoing[] = [];
   #flushing = false;
+  /**
+   * Called after a put that found the other end's doorbell armed (it sleeps on something else
+   * than the ring, its event loop): wake it there, e.g. with a message on a socket it reads.
+   */
+  onDoorbell: (() => void) | null = null;
 
   constructor(
     readonly tx: Ring,
     readonly rx: Ring,
     readonly label: string,
   ) {}
+
+  /**
+   * Arms our doorbell: the other end's next put will call its onDoorbell. Returns true when a
+   * message is there already (put before the doorbell was armed, which nobody will ring for):
+   * take it, and arm again once the ring is empty. Seq_cst both ways: a put either sees the
+   * doorbell armed, or its commit is seen here.
+   */
+  armDoorbell(): boolean {
+    const w = this.rx.w;
+    Atomics.store(w, W.DOORBELL, 1);
+    return Atomics.load(w, W.TAIL) !== Atomics.load(w, W.HEAD);
+  }
+
+  /** We read the ring without sleeping for a while: puts need not ring. */
+  disarmDoorbell(): void {
+    if (Atomics.load(this.rx.w, W.DOORBELL) !== 0) Atomics.store(this.rx.w, W.DOORBELL, 0);
+  }
+
+  #ring(): void {
+    const w = this.tx.w;
+    if (Atomics.load(w, W.DOORBELL) !== 0 && Atomics.exchange(w, W.DOORBELL, 0) === 1) this.onDoorbell?.();
+  }
 
   get closed(): boolean {
     return this.tx.closed || this.rx.closed;
@@ -37,7 +81,10 @@ export class RingDuplex {
   send(msg: unknown): void {
     const ring = this.tx;
     const m = ring.prepare(msg, this.label);
-    if (this.#outbox.length === 0 && ring.tryPutNow(m)) return;
+    if (this.#outbox.length === 0 && ring.tryPutNow(m)) {
+      this.#ring();
+      return;
+    }
     this.#outbox.push(Ring.keep(m));
     if (!this.#flushing) void this.#flush();
   }
@@ -50,6 +97,7 @@ export class RingDuplex {
         const head = ring.headNow();
         if (ring.tryPutNow(this.#outbox[0]!)) {
           this.#outbox.shift();
+          this.#ring();
           continue;
         }
         if ((await ring.waitRoom(head, FD_RETRY_MS)) === 3) break; // closed
@@ -84,6 +132,7 @@ export class RingDuplex {
     while (this.#outbox.length > 0) {
       if (!put(this.#outbox[0]!)) throw peerGone(this.label);
       this.#outbox.shift();
+      this.#ring();
     }
     // Synchronous from here on: the prepared message (the codec's scratch) stays valid.
     const m = ring.prepare(msg, this.label);
@@ -91,6 +140,7 @@ export class RingDuplex {
       Ring.discard(m);
       throw peerGone(this.label);
     }
+    this.#ring();
   }
 
   /** The next message if one is there, else NOTHING. */
@@ -121,3 +171,72 @@ export class RingDuplex {
     this.#dropOutbox();
   }
 }
+
+const bellCloser = new FinalizationRegistry<number>((fd) => {
+  try {
+    native.closeFd(fd);
+  } catch {
+    // gone with the environment
+  }
+});
+
+/**
+ * An eventfd that another process rings (a RingDuplex's onDoorbell) and this one watches on its
+ * event loop. Not a socket or a pipe: their wake-ups are "sync" ones, after which the kernel runs
+ * the woken process on the ringer's CPU — both then spin on one CPU while the other idles.
+ * It travels to other processes as its fd.
+ */
+export class Doorbell {
+  #fd: number;
+  #watcher: NativeFdWatcher | null = null;
+  #onRing: (() => void) | null = null;
+  /** Held here: the watcher holds its callback weakly while stopped. */
+  readonly #onReady = (): void => {
+    if (this.#fd >= 0 && native.eventfdDrain(this.#fd)) this.#onRing?.();
+  };
+
+  constructor(fd: number = native.eventfd()) {
+    this.#fd = fd;
+    bellCloser.register(this, fd, this);
+  }
+
+  get fd(): number {
+    return this.#fd;
+  }
+
+  ring(): void {
+    if (this.#fd >= 0) native.eventfdSignal(this.#fd);
+  }
+
+  /** Calls `onRing` on the loop each time it rang, while listening (which keeps the loop alive). */
+  listen(onRing: () => void): void {
+    if (this.#fd < 0) return;
+    this.#onRing = onRing;
+    this.#watcher ??= new native.FdWatcher(this.#fd, this.#onReady);
+    this.#watcher.start(true, false);
+  }
+
+  /** Stops listening (and keeping the loop alive). */
+  pause(): void {
+    this.#watcher?.stop();
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    this.#watcher?.close();
+    this.#watcher = null;
+    bellCloser.unregister(this);
+    native.closeFd(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+registerReducer<Doorbell, { fd: number }>({
+  type: 'Doorbell',
+  cls: Doorbell,
+  reduce: (d, ctx) => {
+    if (d.fd < 0) throw new Error('a closed Doorbell cannot be sent');
+    return { fd: ctx.addFd(d.fd) };
+  },
+  rebuild: (s, ctx) => new Doorbell(ctx.fd(s.fd)),
+});

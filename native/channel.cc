@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -106,6 +107,9 @@ void Channel::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Channel", ctor);
   exports.Set("pipe", Napi::Function::New(env, MakePipe, "pipe"));
   exports.Set("yieldCpu", Napi::Function::New(env, YieldCpu, "yieldCpu"));
+  exports.Set("eventfd", Napi::Function::New(env, MakeEventFd, "eventfd"));
+  exports.Set("eventfdSignal", Napi::Function::New(env, EventFdSignal, "eventfdSignal"));
+  exports.Set("eventfdDrain", Napi::Function::New(env, EventFdDrain, "eventfdDrain"));
 }
 
 // new Channel(fd, readable, writable, maxMessageBytes, onReadable)
@@ -889,6 +893,41 @@ void Channel::CloseNow() {
 Napi::Value YieldCpu(const Napi::CallbackInfo& info) {
   sched_yield();  // cannot fail on Linux
   return info.Env().Undefined();
+}
+
+// eventfd() -> a non-blocking eventfd: a doorbell whose wake-up is not a "sync" one (a socket's
+// or pipe's is, which makes the kernel run the woken process on the waker's CPU).
+Napi::Value MakeEventFd(const Napi::CallbackInfo& info) {
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) throw ErrnoError(info.Env(), "eventfd", errno);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// eventfdSignal(fd): adds 1 to its count (readable from then on).
+Napi::Value EventFdSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "eventfdSignal(fd)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint64_t one = 1;
+  ssize_t r;
+  do r = write(fd, &one, sizeof one);
+  while (r < 0 && errno == EINTR);
+  // EAGAIN: the count is at its maximum, so it is readable anyway.
+  if (r < 0 && errno != EAGAIN) throw ErrnoError(env, "write", errno);
+  return env.Undefined();
+}
+
+// eventfdDrain(fd) -> whether it had been signalled (its count is 0 again).
+Napi::Value EventFdDrain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "eventfdDrain(fd)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint64_t n = 0;
+  ssize_t r;
+  do r = read(fd, &n, sizeof n);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != EAGAIN) throw ErrnoError(env, "read", errno);
+  return Napi::Boolean::New(env, r == ssize_t(sizeof n));
 }
 
 Napi::Value MakePipe(const Napi::CallbackInfo& info) {
