@@ -116,6 +116,12 @@ export function linkFor(address: SocketAddress, access: Access): ManagerLink {
   return l;
 }
 
+/** @internal How this thread talks to the manager at `address`: 'rings', 'socket', or null (not connected). */
+export function linkModeOf(address: SocketAddress): 'rings' | 'socket' | null {
+  const l = links.get(linkKey(address));
+  return !l || l.dead ? null : l.usesRings ? 'rings' : 'socket';
+}
+
 /** Closes this process's connections to the manager at `address` (its shutdown, or a client that is done). */
 export function dropLink(address: SocketAddress): void {
   const key = linkKey(address);
@@ -182,6 +188,10 @@ export class ManagerLink {
 
   get dead(): boolean {
     return this.#dead !== null;
+  }
+
+  get usesRings(): boolean {
+    return this.#wire !== null;
   }
 
 
