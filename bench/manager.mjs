@@ -159,8 +159,8 @@ export async function run() {
     rows,
     notes: [
       `${ROUNDS} rounds, interleaved; in each a fresh manager (and server process) or connection, ${WARM} untimed set+get pairs or round trips, then up to ${N} timed (each op on its own), at most ${BUDGET_MS} ms.`,
-      'The manager server is a separate process in both; ours shares one connection per process and manager (requests carry ids); CPython gives each proxy its own connection, with a server thread serving it.',
-      'Without spinMs, receives on both ends spin 0.05 ms (the Connection default) before they sleep: that wins on an idle machine and loses when other processes keep the CPUs busy; spinMs 0 sleeps at once, as CPython does.',
+      'The manager server is a separate process in both; ours shares one link per process and manager (requests carry ids): two shared-memory rings with eventfd doorbells, beside the socket (README, Managers); CPython gives each proxy its own connection, with a server thread serving it.',
+      'Without spinMs, waits on both ends spin 0.05 ms before they sleep (the server busy-polls its clients that long after each request): that wins on an idle machine and loses when other processes keep the CPUs busy; spinMs 0 sleeps at once, as CPython does.',
       'Listener/Client: the parent listens on 127.0.0.1 and times the round trip to a child that connected with Client and echoes; ours: async receive, CPython: blocking.',
     ],
   };

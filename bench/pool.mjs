@@ -232,10 +232,10 @@ export async function run() {
   const applyTable = {
     title: 'apply() round trip, µs (sequential awaited calls; ratio = peer p50 / ours, >1 is faster)',
     columns: ['implementation', 'n', 'p50', 'p99', 'calls/s', 'vs CPython', 'vs piscina'],
-    rows: [applyRow('pool.apply', impl.pool), applyRow('pool.pipe', 'multiproc bare Pipe round trip, same processes (what apply adds to)'), applyRow('thread.apply', impl.thread), applyRow('py.apply', impl.py), applyRow('piscina.apply', impl.piscina)],
+    rows: [applyRow('pool.apply', impl.pool), applyRow('pool.pipe', 'multiproc bare Pipe round trip, same processes (a socket, for comparison)'), applyRow('thread.apply', impl.thread), applyRow('py.apply', impl.py), applyRow('piscina.apply', impl.piscina)],
     notes: [
       `${APPLY_N.toLocaleString('en')} sequential calls per round after ${APPLY_WARM} warm-up ones, each timed; p50/p99 are the medians of the rounds' own. Ours: await pool.apply(square, [i]); CPython: pool.apply(_sq, (i,)); piscina: await pool.run(i).`,
-      `The bare Pipe row: a child process echoing with recvSync, this side send + await recv() with a message of an apply task's size, in blocks of ${APPLY_BLOCK} alternating with the Pool's applies (same moments of the machine). The difference is what the pool adds; the rest is the wake-ups of two processes, which a loaded or single-CPU machine makes slow.`,
+      `The bare Pipe row: a child process echoing with recvSync, this side send + await recv() with a message of an apply task's size, in blocks of ${APPLY_BLOCK} alternating with the Pool's applies (same moments of the machine). The pool's own wire is two shared-memory rings per worker (README, Pool), which skips the socket's system calls and its "sync" wake-ups; the Pipe row shows what the same round trip costs over a socket.`,
     ],
   };
   const cpuRow = (key, label) => {

@@ -903,31 +903,29 @@ Napi::Value MakeEventFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// One 8-byte read or write of an eventfd (`what` names the call for errors); the bytes moved, or
+// 0 when it would block: at count 0 for a read, at its maximum for a write (readable anyway).
+ssize_t EventFdIo(const Napi::CallbackInfo& info, const char* what, bool write_it) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, std::string(what) + "(fd)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint64_t n = 1;
+  ssize_t r;
+  do r = write_it ? write(fd, &n, sizeof n) : read(fd, &n, sizeof n);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != EAGAIN) throw ErrnoError(env, write_it ? "write" : "read", errno);
+  return r < 0 ? 0 : r;
+}
+
 // eventfdSignal(fd): adds 1 to its count (readable from then on).
 Napi::Value EventFdSignal(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "eventfdSignal(fd)");
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  uint64_t one = 1;
-  ssize_t r;
-  do r = write(fd, &one, sizeof one);
-  while (r < 0 && errno == EINTR);
-  // EAGAIN: the count is at its maximum, so it is readable anyway.
-  if (r < 0 && errno != EAGAIN) throw ErrnoError(env, "write", errno);
-  return env.Undefined();
+  EventFdIo(info, "eventfdSignal", true);
+  return info.Env().Undefined();
 }
 
 // eventfdDrain(fd) -> whether it had been signalled (its count is 0 again).
 Napi::Value EventFdDrain(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "eventfdDrain(fd)");
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  uint64_t n = 0;
-  ssize_t r;
-  do r = read(fd, &n, sizeof n);
-  while (r < 0 && errno == EINTR);
-  if (r < 0 && errno != EAGAIN) throw ErrnoError(env, "read", errno);
-  return Napi::Boolean::New(env, r == ssize_t(sizeof n));
+  return Napi::Boolean::New(info.Env(), EventFdIo(info, "eventfdDrain", false) == 8);
 }
 
 Napi::Value MakePipe(const Napi::CallbackInfo& info) {
