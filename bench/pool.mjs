@@ -15,7 +15,10 @@ const MAP_N = 100_000;
 /** map calls with the automatic chunk size per round (each is short). */
 const AUTO_REPS = 10;
 const APPLY_N = 2000;
-const APPLY_WARM = 200;
+// A fresh worker process runs its code in V8's lower tiers for its first ~2,000 tasks: then our
+// apply p50 was 50–150 µs, and 7 µs once optimized (medians of blocks of 500 calls). Every
+// implementation gets the same warm-up, so the rows compare warmed pools, as a service meets them.
+const APPLY_WARM = 2000;
 /** apply and bare Pipe round trips alternate in blocks of this many. */
 const APPLY_BLOCK = 200;
 /** A message of the size of an apply task ([kind, target, args]). */
@@ -234,7 +237,7 @@ export async function run() {
     columns: ['implementation', 'n', 'p50', 'p99', 'calls/s', 'vs CPython', 'vs piscina'],
     rows: [applyRow('pool.apply', impl.pool), applyRow('pool.pipe', 'multiproc bare Pipe round trip, same processes (a socket, for comparison)'), applyRow('thread.apply', impl.thread), applyRow('py.apply', impl.py), applyRow('piscina.apply', impl.piscina)],
     notes: [
-      `${APPLY_N.toLocaleString('en')} sequential calls per round after ${APPLY_WARM} warm-up ones, each timed; p50/p99 are the medians of the rounds' own. Ours: await pool.apply(square, [i]); CPython: pool.apply(_sq, (i,)); piscina: await pool.run(i).`,
+      `${APPLY_N.toLocaleString('en')} sequential calls per round after ${APPLY_WARM.toLocaleString('en')} warm-up ones (a fresh worker's first ~2,000 tasks run before V8 has optimized its code, several times slower; every row gets the same warm-up), each timed; p50/p99 are the medians of the rounds' own. Ours: await pool.apply(square, [i]); CPython: pool.apply(_sq, (i,)); piscina: await pool.run(i).`,
       `The bare Pipe row: a child process echoing with recvSync, this side send + await recv() with a message of an apply task's size, in blocks of ${APPLY_BLOCK} alternating with the Pool's applies (same moments of the machine). The pool's own wire is two shared-memory rings per worker (README, Pool), which skips the socket's system calls and its "sync" wake-ups; the Pipe row shows what the same round trip costs over a socket.`,
     ],
   };
