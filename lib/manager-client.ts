@@ -1,7 +1,7 @@
 // The client side of a manager: one authenticated connection per server and process (requests
 // carry ids, so calls from many proxies overlap), BaseProxy, and how proxies travel and reconnect.
 import { isMainThread } from 'node:worker_threads';
-import type { SocketAddress } from './native.js';
+import { native, type SocketAddress } from './native.js';
 import { Client, ClientSync, formatAddress } from './listener.js';
 import type { Connection } from './connection.js';
 import { DEFAULT_SPIN_MS, sendPrepared } from './connection.js';
@@ -407,7 +407,7 @@ export class ManagerLink {
   async #awaitReply(wire: RingDuplex): Promise<boolean> {
     const rx = wire.rx;
     const spinMs = this.access.spinMs ?? DEFAULT_SPIN_MS;
-    if (spinMs > 0) {
+    if (spinMs > 0 && !wire.sharesCpu(native.getcpu())) {
       const until = performance.now() + spinMs;
       do {
         await immediate();

@@ -135,6 +135,8 @@ export class ManagerServer {
   readonly #spinMax: number;
   #spinCur: number;
   #pollStart = 0;
+  /** Clients on rings (ever: a gone one stays counted; only a hint for #poll). */
+  #ringClients = 0;
   #polling = false;
   /** A request just served needs the loop (a pending result, shutdown): end the busy-poll. */
   #yield = false;
@@ -275,6 +277,8 @@ export class ManagerServer {
           if (this.#yield) break;
           idleUntil = t + this.#spinCur;
           this.#pollStart = t;
+        } else if (this.#ringClients > 0 && this.#sharesCpu()) {
+          break; // a client waits on this CPU: polling would only keep it from running
         } else if (t - this.#pollStart >= YIELD_AFTER_MS) {
           // Nothing for a while: a client may be queued behind us on this CPU.
           native.yieldCpu();
@@ -298,6 +302,14 @@ export class ManagerServer {
       return true;
     }
     return false;
+  }
+
+  /** Says where we poll to every ring client; whether one of them last waited on this CPU (RingDuplex.sharesCpu). */
+  #sharesCpu(): boolean {
+    const cpu = native.getcpu();
+    let shared = false;
+    for (const c of this.#clients) if (c.wire?.sharesCpu(cpu)) shared = true;
+    return shared;
   }
 
   /**
@@ -504,6 +516,7 @@ export class ManagerServer {
   #useRings(c: ServerClient, requests: SimpleQueue, replies: SimpleQueue, ours: Doorbell, theirs: Doorbell): void {
     c.queues = [requests, replies];
     c.bells = [ours, theirs];
+    this.#ringClients++;
     const wire = (c.wire = new RingDuplex(ringOf(replies), ringOf(requests), 'Connection.send'));
     wire.onDoorbell = () => theirs.ring();
     ours.listen(() => this.#received(c, DING));

@@ -82,6 +82,8 @@ export interface NativeAddon {
   pipe(duplex: boolean): [number, number];
   /** sched_yield(): a busy-poll that has waited a while lets a process queued on its CPU run. */
   yieldCpu(): void;
+  /** The CPU this thread runs on now (-1 if unknown). */
+  getcpu(): number;
   /** A non-blocking eventfd (close it with closeFd). */
   eventfd(): number;
   eventfdSignal(fd: number): void;

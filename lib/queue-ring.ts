@@ -13,6 +13,7 @@
 //   [112] TASKS_DONE (JoinableQueue)  [113] its parked waiters
 //   [120] DOORBELL: 1 while the consumer of a duplex's ring sleeps on something else than the
 //         ring (lib/ring-duplex.ts): the put that sees it takes it back to 0 and rings
+//   [121] CONSUMER_CPU: 1 + the CPU a duplex's consumer last waited or polled on (0: unknown)
 // Only the holder of the consumer lock waits on TAIL, only the producer lock's on HEAD, and it
 // says which value it waits on (in its own line: the other side reads it only when it sees a
 // parked waiter): only the commit that moves the word off that value wakes it, so while a woken
@@ -49,10 +50,10 @@ export const W = {
   HEAD: 80, HEAD_WAITERS: 81,
   GET_COUNT: 96, C_JSEQ: 97, C_JEND: 98, TAIL_WAITED: 99,
   TASKS_DONE: 112, DONE_WAITERS: 113,
-  DOORBELL: 120,
+  DOORBELL: 120, CONSUMER_CPU: 121,
 } as const;
 export const HEADER_BYTES = 512;
-if (W.P_LOCK + LOCK_WORDS > W.TAIL || W.C_LOCK + LOCK_WORDS > W.HEAD || W.DOORBELL >= HEADER_BYTES >> 2) throw new Error('queue-ring: a word outgrew its line');
+if (W.P_LOCK + LOCK_WORDS > W.TAIL || W.C_LOCK + LOCK_WORDS > W.HEAD || W.CONSUMER_CPU >= HEADER_BYTES >> 2) throw new Error('queue-ring: a word outgrew its line');
 const DATA_WORD = HEADER_BYTES >> 2;
 
 export const WRAP = -1;
@@ -487,7 +488,8 @@ export class Ring {
   // ---- get ----
 
   /** Gets, blocking: the message, or a RingTimeout. timeout as for putSync. */
-  getSync(timeout: number, label: string): unknown {
+  /** `spin`: false parks at once (this wait only), without a spin. */
+  getSync(timeout: number, label: string, spin = true): unknown {
     const start = timeout > 0 ? performance.now() : 0;
     if (!this.#lockSync(CONSUMER, timeout, start)) return new RingTimeout('lock');
     try {
@@ -496,7 +498,7 @@ export class Ring {
         if (at === DONE) return this.#take();
         const left = remaining(timeout, start);
         if (left === 0) return new RingTimeout('data');
-        this.#waitSync(at, this.waitValue, left);
+        this.#waitSync(at, this.waitValue, left, spin);
       }
     } finally {
       this.consumer.release();
@@ -767,9 +769,10 @@ export class Ring {
   // ---- async waits ----
 
   /** Waits, blocking, while word `index` holds `value` (spinning first): 0 changed, 2 timed out. */
-  #waitSync(index: number, value: number, timeout: number): number {
+  #waitSync(index: number, value: number, timeout: number, spin = true): number {
     // Said before the wait counts us (seq_cst): a waker that sees us counted sees this too.
     this.#sayWaited(index, value);
+    if (!spin) return native.waitWhile(this.buf, index, value, timeout, 0);
     const t = performance.now();
     const r = native.waitWhile(this.buf, index, value, timeout, this.#spinUs);
     this.#adaptSpin(performance.now() - t);

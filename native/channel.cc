@@ -107,6 +107,7 @@ void Channel::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Channel", ctor);
   exports.Set("pipe", Napi::Function::New(env, MakePipe, "pipe"));
   exports.Set("yieldCpu", Napi::Function::New(env, YieldCpu, "yieldCpu"));
+  exports.Set("getcpu", Napi::Function::New(env, GetCpu, "getcpu"));
   exports.Set("eventfd", Napi::Function::New(env, MakeEventFd, "eventfd"));
   exports.Set("eventfdSignal", Napi::Function::New(env, EventFdSignal, "eventfdSignal"));
   exports.Set("eventfdDrain", Napi::Function::New(env, EventFdDrain, "eventfdDrain"));
@@ -893,6 +894,12 @@ void Channel::CloseNow() {
 Napi::Value YieldCpu(const Napi::CallbackInfo& info) {
   sched_yield();  // cannot fail on Linux
   return info.Env().Undefined();
+}
+
+// getcpu() -> the CPU this thread runs on now (-1 if unknown): a spinner skips its spin when the
+// peer it waits for last ran on this CPU, since it would only keep that peer from running.
+Napi::Value GetCpu(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), sched_getcpu());
 }
 
 // eventfd() -> a non-blocking eventfd: a doorbell whose wake-up is not a "sync" one (a socket's

@@ -128,6 +128,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
 Napi::Value MakePipe(const Napi::CallbackInfo& info);
 // yieldCpu() -> undefined: sched_yield (a busy-poll lets a peer queued on its CPU run).
 Napi::Value YieldCpu(const Napi::CallbackInfo& info);
+Napi::Value GetCpu(const Napi::CallbackInfo& info);
 Napi::Value MakeEventFd(const Napi::CallbackInfo& info);
 Napi::Value EventFdSignal(const Napi::CallbackInfo& info);
 Napi::Value EventFdDrain(const Napi::CallbackInfo& info);
