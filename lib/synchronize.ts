@@ -506,33 +506,51 @@ export class Event {
     this.#w = this.#place.seg.words();
   }
 
+  // Word [0]: the flag in bit 0, and in the bits above it a count of set()s that found it clear;
+  // word [1]: parked waiters. A waiter waits while [0] keeps the value it saw, and only such a
+  // set() changes a clear event's word (clear() of a clear event leaves it as it is): so a waiter
+  // that sees the word change knows it was set, even if clear() came right after, before it woke
+  // or looked. Python's Event, whose wait() returns True once notified, behaves so.
+
   isSet(): boolean {
-    return Atomics.load(this.#w, this.#place.index) === 1;
+    return (Atomics.load(this.#w, this.#place.index) & 1) === 1;
   }
 
   set(): void {
+    const w = this.#w;
     const i = this.#place.index;
-    // Store, then look for waiters (both seq_cst): a waiter announces itself, then looks at the flag.
-    Atomics.store(this.#w, i, 1);
-    if (Atomics.load(this.#w, i + 1) > 0) native.futexWake(this.#place.seg.buffer, i, 0x7fffffff);
+    for (;;) {
+      const v = Atomics.load(w, i);
+      if (v & 1) return; // set already: its waiters were woken by that set()
+      // Store, then look for waiters (both seq_cst): a waiter announces itself, then looks at the word.
+      if (Atomics.compareExchange(w, i, v, ((v + 2) & ~1) | 1) === v) break;
+    }
+    if (Atomics.load(w, i + 1) > 0) native.futexWake(this.#place.seg.buffer, i, 0x7fffffff);
   }
 
   clear(): void {
-    Atomics.store(this.#w, this.#place.index, 0);
+    const w = this.#w;
+    const i = this.#place.index;
+    for (;;) {
+      const v = Atomics.load(w, i);
+      if ((v & 1) === 0 || Atomics.compareExchange(w, i, v, v & ~1) === v) return;
+    }
   }
 
   waitSync(timeoutMs?: number | null): boolean {
-    if (this.isSet()) return true;
+    const v = Atomics.load(this.#w, this.#place.index);
+    if (v & 1) return true;
     const t = msArg('Event.waitSync()', timeoutMs);
-    if (t !== 0) native.waitWhile(this.#place.seg.buffer, this.#place.index, 0, t, this.#spinMs * 1000);
-    return this.isSet();
+    if (t !== 0) native.waitWhile(this.#place.seg.buffer, this.#place.index, v, t, this.#spinMs * 1000);
+    return Atomics.load(this.#w, this.#place.index) !== v;
   }
 
   async wait(timeoutMs?: number | null): Promise<boolean> {
-    if (this.isSet()) return true;
+    const v = Atomics.load(this.#w, this.#place.index);
+    if (v & 1) return true;
     const t = msArg('Event.wait()', timeoutMs);
-    if (t !== 0) await new Promise((resolve) => native.waitAsync(2, this.#place.seg.buffer, this.#place.index, 0, 0, 0, t, this.#spinMs * 1000, resolve));
-    return this.isSet();
+    if (t !== 0) await new Promise((resolve) => native.waitAsync(2, this.#place.seg.buffer, this.#place.index, v, 0, 0, t, this.#spinMs * 1000, resolve));
+    return Atomics.load(this.#w, this.#place.index) !== v;
   }
 
   /** @internal */

@@ -32,6 +32,49 @@ describe('Event', () => {
     expect(r.ms).toBeGreaterThanOrEqual(70);
     expect(r.wokenMs).toBeLessThan(15000);
   });
+
+  it('a set() followed at once by clear() still ends the waits it found (they return true, as in Python)', async () => {
+    const out = await runNodeOk(`
+      import { Event, Process, Pipe } from LIB;
+      const e = new Event();
+      const [rx, tx] = Pipe(false);
+      // Two waiters in other processes, one blocking and one async, parked by the time of the pulse.
+      const ps = [0, 1].map((k) => new Process({
+        target: async (e, tx, k) => {
+          tx.send('ready');
+          const t = performance.now();
+          const ok = k ? await e.wait(20000) : e.waitSync(20000);
+          tx.send({ k, ok, ms: performance.now() - t });
+        },
+        args: [e, tx, k],
+      }));
+      ps.forEach((p) => p.start());
+      tx.close();
+      await rx.recv();
+      await rx.recv();
+      // Each is a few microseconds from its wait once it said so: give it ample time to park.
+      await new Promise((r) => setTimeout(r, 300));
+      // And one here, on a waiter thread.
+      const here = e.wait(20000);
+      await new Promise((r) => setTimeout(r, 50));
+      e.set();
+      e.clear();
+      const r = { here: await here, isSet: e.isSet(), kids: [await rx.recv(), await rx.recv()] };
+      // A clear event's clear() changes nothing: a wait after it still times out.
+      e.clear();
+      r.after = await e.wait(50);
+      for (const p of ps) await p.join();
+      console.log(JSON.stringify(r));
+    `);
+    const r = JSON.parse(out);
+    expect(r.here).toBe(true);
+    expect(r.isSet).toBe(false);
+    expect(r.after).toBe(false);
+    for (const k of r.kids) {
+      expect(k.ok).toBe(true);
+      expect(k.ms).toBeLessThan(15000);
+    }
+  });
 });
 
 describe('Condition', () => {
