@@ -820,7 +820,11 @@ export class Ring {
    * catches the other side, so spin fully; one that took longer halves it, down to spinMs/16 (a
    * slow peer, or one that shares our CPU and cannot go on while we spin).
    */
+  /** Whether waits adapt their spin (see #adaptSpin); false: always the full spin. */
+  adaptive = true;
+
   #adaptSpin(waitedMs: number): void {
+    if (!this.adaptive) return;
     const full = this.spinUs;
     this.#spinUs = waitedMs * 1000 <= full ? full : Math.max(full / 16, this.#spinUs / 2);
   }
