@@ -7,7 +7,7 @@ import type { Connection } from './connection.js';
 import { DEFAULT_SPIN_MS, sendPrepared } from './connection.js';
 import { ringOf, type SimpleQueue } from './queues.js';
 import { setImmediate as immediate } from 'node:timers/promises';
-import { Doorbell, NOTHING, RingDuplex, ringQueues } from './ring-duplex.js';
+import { Doorbell, NOTHING, RingDuplex, ringQueues, socketEnded } from './ring-duplex.js';
 import { encode } from './codec.js';
 import { registerReducer } from './reduction.js';
 import { AuthenticationError, BrokenBarrierError, Empty, EOFError, Full, RemoteError, TimeoutError } from './errors.js';
@@ -164,15 +164,7 @@ export class ManagerLink {
   #dead: Error | null = null;
   #pumping = false;
   #decrefs: number[] = [];
-  readonly #gone = (): boolean => {
-    const conn = this.#conn;
-    if (!conn) return this.#dead !== null;
-    try {
-      return conn.closed || conn.pollSync(0); // nothing but the EOF comes on the socket in ring mode
-    } catch {
-      return true;
-    }
-  };
+  readonly #gone = (): boolean => (this.#conn ? socketEnded(this.#conn) : this.#dead !== null);
 
   constructor(address: SocketAddress, access: Access) {
     this.address = address;
@@ -233,7 +225,7 @@ export class ManagerLink {
       let m: [number, number, unknown];
       try {
         if (wire) {
-          const v = wire.recvSync(CHECK_MS, this.#gone);
+          const v = wire.recvSync(CHECK_MS, this.#gone, !wire.sharesCpu(native.getcpu()));
           if (v === NOTHING) throw new EOFError('the connection ended');
           m = v as typeof m;
         } else {
@@ -281,23 +273,16 @@ export class ManagerLink {
   }
 
   #write(msg: unknown[], what: string): void {
-    const wire = this.#wire;
-    if (wire) {
+    // The rings take requests before the connection is up (the server reads them once it has
+    // them); the socket only once it is.
+    const out = this.#wire ?? this.#conn;
+    if (out) {
       try {
-        wire.send(msg);
+        out.send(msg);
       } catch (e) {
         throw this.#sendError(e, what);
       }
       if (!this.#conn) this.#connect();
-      return;
-    }
-    const conn = this.#conn;
-    if (conn) {
-      try {
-        conn.send(msg);
-      } catch (e) {
-        throw this.#sendError(e, what);
-      }
       return;
     }
     const fds: number[] = [];

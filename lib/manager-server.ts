@@ -10,7 +10,7 @@ import {
   type ErrorInfo, type ServerInfo, type Token,
 } from './manager-client.js';
 import { ringOf, type SimpleQueue } from './queues.js';
-import { NOTHING as NO_MESSAGE, RingDuplex, type Doorbell } from './ring-duplex.js';
+import { RingDuplex, type Doorbell } from './ring-duplex.js';
 
 /** How the server makes and exposes objects of one typeid. */
 export interface ServedType {
@@ -135,8 +135,6 @@ export class ManagerServer {
   readonly #spinMax: number;
   #spinCur: number;
   #pollStart = 0;
-  /** Clients on rings (ever: a gone one stays counted; only a hint for #poll). */
-  #ringClients = 0;
   #polling = false;
   /** A request just served needs the loop (a pending result, shutdown): end the busy-poll. */
   #yield = false;
@@ -259,7 +257,6 @@ export class ManagerServer {
           let m: unknown;
           try {
             m = c.wire ? c.wire.tryRecv() : c.conn._recvNow();
-            if (m === NO_MESSAGE) m = NOTHING;
           } catch {
             this.#end(c);
             continue;
@@ -277,7 +274,7 @@ export class ManagerServer {
           if (this.#yield) break;
           idleUntil = t + this.#spinCur;
           this.#pollStart = t;
-        } else if (this.#ringClients > 0 && this.#sharesCpu()) {
+        } else if (this.#sharesCpu()) {
           break; // a client waits on this CPU: polling would only keep it from running
         } else if (t - this.#pollStart >= YIELD_AFTER_MS) {
           // Nothing for a while: a client may be queued behind us on this CPU.
@@ -306,15 +303,19 @@ export class ManagerServer {
 
   /** Says where we poll to every ring client; whether one of them last waited on this CPU (RingDuplex.sharesCpu). */
   #sharesCpu(): boolean {
-    const cpu = native.getcpu();
+    let cpu = -2; // asked once, and only if a client is on rings
     let shared = false;
-    for (const c of this.#clients) if (c.wire?.sharesCpu(cpu)) shared = true;
+    for (const c of this.#clients) {
+      if (!c.wire) continue;
+      if (cpu === -2) cpu = native.getcpu();
+      if (c.wire.sharesCpu(cpu)) shared = true;
+    }
     return shared;
   }
 
   /**
-   * The loop is about to sleep: every ring client's doorbell is armed (its next request rings on
-   * the socket, which wakes the loop), and what came before it was armed is served now.
+   * The loop is about to sleep: every ring client's doorbell is armed (its next request rings our
+   * eventfd, which wakes the loop), and what came before it was armed is served now.
    */
   #armRings(): void {
     if (this.#stopped) return;
@@ -334,7 +335,7 @@ export class ManagerServer {
       let m: unknown;
       try {
         m = wire.tryRecv();
-        if (m === NO_MESSAGE) return served;
+        if (m === NOTHING) return served;
         this.#handle(c, m as unknown[]);
       } catch {
         this.#end(c); // a request that did not decode, or a reply that could not go
@@ -516,7 +517,6 @@ export class ManagerServer {
   #useRings(c: ServerClient, requests: SimpleQueue, replies: SimpleQueue, ours: Doorbell, theirs: Doorbell): void {
     c.queues = [requests, replies];
     c.bells = [ours, theirs];
-    this.#ringClients++;
     const wire = (c.wire = new RingDuplex(ringOf(replies), ringOf(requests), 'Connection.send'));
     wire.onDoorbell = () => theirs.ring();
     ours.listen(() => this.#received(c, DING));

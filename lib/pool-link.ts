@@ -17,15 +17,11 @@ import { Connection } from './connection.js';
 import { EOFError } from './errors.js';
 import { Ring } from './queue-ring.js';
 import { SimpleQueue, ringOf } from './queues.js';
-import { NOTHING, RingDuplex, ringQueues } from './ring-duplex.js';
+import { NOTHING, RingDuplex, peerGone, ringQueues, socketEnded } from './ring-duplex.js';
 
 /** How often a waiting worker looks whether its pool is gone (its Connection at EOF). */
 const CHECK_MS = 100;
 const LABEL = 'Pool';
-
-function peerGone(what: string): Error {
-  return Object.assign(new Error(`${what}: the other end is gone`), { code: 'EPIPE' });
-}
 
 /** How a worker finds its rings in the InitMessage: queue objects (another process) or fd numbers (a thread of this one). */
 export type RingsWire = { tasks: SimpleQueue; results: SimpleQueue } | { shared: [number, number, number, number, number, number] };
@@ -118,7 +114,7 @@ export class WorkerLink {
   readonly #wire: RingDuplex;
   readonly #own: SimpleQueue[];
   #closed = false;
-  readonly #gone = (): boolean => this.#poolGone();
+  readonly #gone = (): boolean => socketEnded(this.conn);
 
   constructor(readonly conn: Connection, wire: RingsWire, spinMs: number) {
     let tasks: Ring, results: Ring;
@@ -145,15 +141,6 @@ export class WorkerLink {
 
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /** Whether the pool is gone: nothing but its EOF ever comes on the Connection after the first message. */
-  #poolGone(): boolean {
-    try {
-      return this.conn.closed || this.conn.pollSync(0);
-    } catch {
-      return true;
-    }
   }
 
   /** The next batch of tasks, waiting for it; EOFError once the pool says stop or is gone. */

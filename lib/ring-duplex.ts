@@ -7,13 +7,14 @@
 // ones in flight: an async put waiting for room never holds up a blocking one behind a lock.
 // Messages keep their order: a put that finds the ring full waits in an outbox, and later puts,
 // blocking ones included, go after it.
+import { NOTHING, type Connection } from './connection.js';
 import { Ring, RingTimeout, W, type Outgoing } from './queue-ring.js';
 import { SimpleQueue } from './queues.js';
 import { native, type NativeFdWatcher } from './native.js';
 import { registerReducer } from './reduction.js';
 
-/** What tryRecv returns when no message is there. */
-export const NOTHING: unique symbol = Symbol('nothing');
+/** What tryRecv returns when no message is there: the Connection's own (`_recvNow`). */
+export { NOTHING };
 
 /** Bounds each wait for room while the fd side channel is full (a wait on HEAD would not end). */
 const FD_RETRY_MS = 10;
@@ -32,8 +33,21 @@ export function ringQueues(spinMs: number): [SimpleQueue, SimpleQueue] {
   }
 }
 
-function peerGone(what: string): Error {
+/** The error of a send to an end that is gone (as a socket's, EPIPE). */
+export function peerGone(what: string): Error {
   return Object.assign(new Error(`${what}: the other end is gone`), { code: 'EPIPE' });
+}
+
+/**
+ * Whether the other end is gone, by the socket beside the rings: after the first message nothing
+ * but its EOF ever comes there, so a readable socket means EOF.
+ */
+export function socketEnded(conn: Connection): boolean {
+  try {
+    return conn.closed || conn.pollSync(0);
+  } catch {
+    return true;
+  }
 }
 
 export class RingDuplex {
@@ -83,10 +97,6 @@ export class RingDuplex {
   #ring(): void {
     const w = this.tx.w;
     if (Atomics.load(w, W.DOORBELL) !== 0 && Atomics.exchange(w, W.DOORBELL, 0) === 1) this.onDoorbell?.();
-  }
-
-  get closed(): boolean {
-    return this.tx.closed || this.rx.closed;
   }
 
   /** Puts `msg` now if there is room, else after those waiting before it (on the loop). A TypeError for what cannot travel. */
@@ -166,8 +176,8 @@ export class RingDuplex {
 
   /**
    * Waits until a message may be there: 0; 2 after `timeout` ms; 3 once closed. It spins on the
-   * loop first (the ring's spin). (It does not skip the spin when the other end shares this CPU,
-   * as recvSync does: for a Pool's apply that measured slower, 11–23 µs p50 against 11.)
+   * loop first (the ring's spin). (A Pool does not skip the spin when the other end shares this
+   * CPU, as a manager client does: for a Pool's apply that measured slower, 11–23 µs p50 against 11.)
    */
   waitData(timeout: number): Promise<number> {
     return this.rx.waitData(timeout);
@@ -175,10 +185,10 @@ export class RingDuplex {
 
   /**
    * The next message, blocking; every `sliceMs` of waiting asks `gone()`: true returns NOTHING.
-   * It spins first (the ring's spin), unless the other end shares this CPU (sharesCpu).
+   * It spins first (the ring's spin) unless `spin` is false (the caller found that the other end
+   * shares this CPU: sharesCpu).
    */
-  recvSync(sliceMs: number, gone: () => boolean): unknown {
-    const spin = !this.sharesCpu(native.getcpu());
+  recvSync(sliceMs: number, gone: () => boolean, spin = true): unknown {
     for (;;) {
       const v = this.rx.getSync(sliceMs, this.label, spin);
       if (!(v instanceof RingTimeout)) return v;
